@@ -1,0 +1,16 @@
+export { Actor } from "./actor.js";
+export { type Clock, MAX_TIME_NS, VirtualClock } from "./clock.js";
+export { CostAccount, CostModel, type CostProfile, type CostReport, type CostSink, type OperationCost } from "./cost.js";
+export { FaultPlan } from "./faults.js";
+export { hashLabel, Prng, type Ratio, ratio } from "./prng.js";
+export {
+  DEFAULT_MAX_EVENTS,
+  type EventFn,
+  type EventHandle,
+  type RunLimits,
+  type RunResult,
+  Scheduler,
+  type StopReason,
+} from "./scheduler.js";
+export { FREE_PROFILE, Simulation, type SimulationOptions } from "./simulation.js";
+export { DEFAULT_TRACE_CAPACITY, Trace, type TraceRecord } from "./trace.js";

@@ -1,0 +1,115 @@
+/**
+ * A compact trace: fixed-size records (time, actor, event code, two integer arguments) kept in a
+ * bounded ring of typed arrays, plus a running digest over every record ever written. Two runs of
+ * the same `(scenario, seed)` must produce the same digest bit for bit, even when the ring has
+ * overwritten its oldest records.
+ */
+
+export interface TraceRecord {
+  readonly timeNs: number;
+  readonly actor: number;
+  readonly event: string;
+  readonly a: number;
+  readonly b: number;
+}
+
+/** Default ring capacity: enough to see the tail of a run; the digest covers everything. */
+export const DEFAULT_TRACE_CAPACITY = 1 << 16;
+
+export class Trace {
+  private readonly times: Float64Array;
+  private readonly ints: Int32Array; // actor, code, a, b per record
+  private readonly codes = new Map<string, number>();
+  private readonly names: string[] = [];
+  private written = 0;
+  // Two FNV-1a lanes give a 64-bit digest without BigInt on the hot path.
+  private h1 = 0x811c9dc5;
+  private h2 = 0x01000193;
+
+  constructor(readonly capacity: number = DEFAULT_TRACE_CAPACITY) {
+    if (!Number.isInteger(capacity) || capacity <= 0) throw new RangeError(`bad trace capacity ${capacity}`);
+    this.times = new Float64Array(capacity);
+    this.ints = new Int32Array(capacity * 4);
+  }
+
+  /** Intern an event name; the code is stable for the life of the trace. */
+  code(event: string): number {
+    let c = this.codes.get(event);
+    if (c === undefined) {
+      c = this.names.length;
+      this.names.push(event);
+      this.codes.set(event, c);
+    }
+    return c;
+  }
+
+  /** Record an event. `a` and `b` are truncated to signed 32-bit integers. */
+  event(timeNs: number, actor: number, event: string, a = 0, b = 0): void {
+    const code = this.code(event);
+    const slot = this.written % this.capacity;
+    this.times[slot] = timeNs;
+    const base = slot * 4;
+    this.ints[base] = actor;
+    this.ints[base + 1] = code;
+    this.ints[base + 2] = a;
+    this.ints[base + 3] = b;
+    this.written++;
+    this.mix(timeNs % 0x100000000);
+    this.mix(Math.floor(timeNs / 0x100000000));
+    this.mix(actor);
+    // Mix the name's hash, not its code, so the digest does not depend on interning order.
+    this.mixString(event);
+    this.mix(a);
+    this.mix(b);
+  }
+
+  private mix(v: number): void {
+    let x = v | 0;
+    for (let i = 0; i < 4; i++) {
+      const byte = x & 0xff;
+      this.h1 = Math.imul(this.h1 ^ byte, 0x01000193) >>> 0;
+      this.h2 = Math.imul(this.h2 ^ byte, 0x01000193) >>> 0;
+      this.h2 = (this.h2 + this.h1) >>> 0;
+      x >>>= 8;
+    }
+  }
+
+  private mixString(s: string): void {
+    for (let i = 0; i < s.length; i++) this.mix(s.charCodeAt(i));
+  }
+
+  /** Number of records ever written (may exceed `capacity`). */
+  get length(): number {
+    return this.written;
+  }
+
+  /** A 64-bit digest of every record written, as 16 hex digits. */
+  digest(): string {
+    return this.h1.toString(16).padStart(8, "0") + this.h2.toString(16).padStart(8, "0");
+  }
+
+  /** The records still held, oldest first (at most `capacity`). Allocates: not for hot paths. */
+  records(): TraceRecord[] {
+    const n = Math.min(this.written, this.capacity);
+    const out: TraceRecord[] = [];
+    for (let i = this.written - n; i < this.written; i++) {
+      const slot = i % this.capacity;
+      const base = slot * 4;
+      out.push({
+        timeNs: this.times[slot] as number,
+        actor: this.ints[base] as number,
+        event: this.names[this.ints[base + 1] as number] as string,
+        a: this.ints[base + 2] as number,
+        b: this.ints[base + 3] as number,
+      });
+    }
+    return out;
+  }
+
+  /** One line per held record: `time actor event a b`. */
+  format(): string {
+    return this.records()
+      .map((r) => `${r.timeNs} ${r.actor} ${r.event} ${r.a} ${r.b}`)
+      .join("\n");
+  }
+}

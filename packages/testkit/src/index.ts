@@ -1,0 +1,64 @@
+/**
+ * Helpers shared by the tests and benchmarks of the pvnet packages. Private: never published, never
+ * imported from a package's `src/`.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker, type WorkerOptions } from "node:worker_threads";
+
+/** The monorepo root: the nearest folder above this file holding pnpm-workspace.yaml. */
+export const REPO_ROOT: string = findUp(dirname(fileURLToPath(import.meta.url)), "pnpm-workspace.yaml");
+
+function findUp(from: string, marker: string): string {
+  let dir = from;
+  for (;;) {
+    if (existsSync(join(dir, marker))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no ${marker} above ${from}`);
+    dir = up;
+  }
+}
+
+/** `../shared/xen-abi` beside the checkout: ground truth generated from the Xen public headers. */
+export const XEN_ABI_DIR: string = resolve(REPO_ROOT, "..", "shared", "xen-abi");
+
+let abiFactsCache: unknown;
+
+/** Parsed `abi-facts.json`. Typed loosely on purpose: tests index it with the keys they check. */
+// biome-ignore lint/suspicious/noExplicitAny: JSON ground truth is navigated by key in tests.
+export function abiFacts(): any {
+  abiFactsCache ??= JSON.parse(readFileSync(join(XEN_ABI_DIR, "abi-facts.json"), "utf8"));
+  return abiFactsCache;
+}
+
+/**
+ * Start a worker thread running a TypeScript module. `entry` is the module's URL (usually
+ * `new URL("./x.worker.ts", import.meta.url)`); `workerData` reaches it as usual.
+ */
+export function startTsWorker(entry: URL, options: WorkerOptions = {}): Worker {
+  const data = (options.workerData ?? {}) as Record<string, unknown>;
+  return new Worker(new URL("./worker-boot.mjs", import.meta.url), {
+    ...options,
+    execArgv: [...(options.execArgv ?? []), "--conditions=@pvnet/source"],
+    workerData: { ...data, __entry: entry.href },
+  });
+}
+
+/** Resolve with the worker's first message; reject on error or on exit before a message. */
+export function firstMessage<T>(worker: Worker): Promise<T> {
+  return new Promise<T>((res, rej) => {
+    worker.once("message", res);
+    worker.once("error", rej);
+    worker.once("exit", (code) => rej(new Error(`worker exited with code ${code} before replying`)));
+  });
+}
+
+/** Write a benchmark's JSON result to `bench-results/<name>.json` at the repo root; returns the path. */
+export function writeBenchResult(name: string, result: unknown): string {
+  const dir = join(REPO_ROOT, "bench-results");
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}.json`);
+  writeFileSync(path, `${JSON.stringify(result, null, 2)}\n`);
+  return path;
+}
