@@ -177,6 +177,7 @@ export class Hypervisor {
       if (!ld.evtchn.validPort(port)) throw new XenError("EINVAL", `bad port ${port}`);
       switch (ld.evtchn.state(port)) {
         case EVTCHNSTAT.interdomain: {
+          this.sim.traceEvent(vcpu.actor.id, "evtchn.send", vcpu.domain.domid, port);
           const rd = this.domains.get(ld.evtchn.remoteDom(port));
           if (rd !== undefined) this.setPendingAndKick(rd, ld.evtchn.remotePort(port), vcpu);
           return;
@@ -279,6 +280,7 @@ export class Hypervisor {
     const st = this.domains.get(vcpu.domain.domid);
     if (st === undefined) return;
     vcpu.charge(COST_UPCALL);
+    this.sim.traceEvent(vcpu.actor.id, "upcall", vcpu.domain.domid, vcpu.id);
     // Bound the loop: each round consumes the ports pending at its start.
     for (let round = 0; round < SHARED_INFO.LEGACY_MAX_VCPUS && st.evtchn.upcallPending(vcpu.id); round++) {
       const ports = st.evtchn.takePendingPorts(vcpu.id, this.portsScratch);
