@@ -2,7 +2,8 @@
  * Helpers shared by the tests and benchmarks of the pvnet packages. Private: never published, never
  * imported from a package's `src/`.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker, type WorkerOptions } from "node:worker_threads";
@@ -61,4 +62,31 @@ export function writeBenchResult(name: string, result: unknown): string {
   const path = join(dir, `${name}.json`);
   writeFileSync(path, `${JSON.stringify(result, null, 2)}\n`);
   return path;
+}
+
+/**
+ * Run the first ```ts block of a package's README (under its "## Usage" heading) as a program,
+ * the way a user would paste it, and return what it printed. The block imports the package by
+ * name; the file is written inside the package so the name resolves to the package itself, and
+ * `@pvnet/source` makes every @pvnet import resolve to sources.
+ */
+export function runReadmeExample(packageDir: URL, timeoutMs = 60_000): string {
+  const dir = fileURLToPath(packageDir);
+  const readme = readFileSync(join(dir, "README.md"), "utf8");
+  const usage = readme.indexOf("## Usage");
+  const match = /```ts\n([\s\S]*?)```/.exec(readme.slice(usage < 0 ? 0 : usage));
+  if (match === null) throw new Error(`no \`\`\`ts block in ${dir}/README.md`);
+  const file = join(dir, `.readme-example-${process.pid}.mts`);
+  writeFileSync(file, match[1] as string);
+  try {
+    const tsx = join(REPO_ROOT, "node_modules", "tsx", "dist", "cli.mjs");
+    return execFileSync(process.execPath, [tsx, "--conditions=@pvnet/source", file], {
+      cwd: dir,
+      encoding: "utf8",
+      timeout: timeoutMs,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+  } finally {
+    rmSync(file, { force: true });
+  }
 }
