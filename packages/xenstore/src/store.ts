@@ -1,0 +1,206 @@
+/**
+ * The store (C xenstored's core.c + domain.c + watch.c; oxenstored's store.ml, connections.ml,
+ * domains.ml). Pure, synchronous and deterministic: no timers, no randomness, no clock. Domains
+ * talk to it through `Connection`s: in-process ones from `connect`, or one per socket client.
+ */
+import { XenstoreError } from "./errors.js";
+import { getDomainPath, isPathBelowOrEqual, isSpecialPath } from "./path.js";
+import { DOMID_FIRST_RESERVED, permForDomain, XS_PERM, type XsPermissions } from "./perms.js";
+import { DEFAULT_QUOTA, type XenstoreQuota } from "./quota.js";
+import { Connection, type ConnectOptions } from "./connection.js";
+import type { StoreNode, TreeView, WatchChange } from "./tree.js";
+
+/** The special watch path fired when a domain is introduced (XS_INTRODUCE). */
+export const WATCH_INTRODUCE_DOMAIN = "@introduceDomain";
+/** The special watch path fired when a domain is released (XS_RELEASE). */
+export const WATCH_RELEASE_DOMAIN = "@releaseDomain";
+
+export interface XenStoreOptions {
+  /** Limits; unspecified ones take DEFAULT_QUOTA's values. */
+  readonly quota?: Partial<XenstoreQuota>;
+  /** Domains whose connections bypass permission checks (default: dom0 only). */
+  readonly privilegedDomains?: readonly number[];
+  /**
+   * Create the nodes a fresh oxenstored has (`/local`, `/tool/xenstored`, `/@introduceDomain`,
+   * `/@releaseDomain`, all `n0`) so listings match it. Default true; false leaves only `/`.
+   */
+  readonly oxenstoredLayout?: boolean;
+}
+
+/** One node as `XenStore.dump` lists it. */
+export interface XsNodeDump {
+  readonly path: string;
+  readonly value: Uint8Array;
+  readonly perms: XsPermissions;
+}
+
+const ROOT_PERMS: XsPermissions = Object.freeze([Object.freeze({ id: 0, perms: "n" as const })]);
+
+/** Check a domain id argument (a decimal below DOMID_FIRST_RESERVED). Throws EINVAL. */
+export function checkDomid(domid: number): number {
+  if (!Number.isInteger(domid) || domid < 0 || domid >= DOMID_FIRST_RESERVED) {
+    throw new XenstoreError("EINVAL", `bad domain id ${domid}`);
+  }
+  return domid;
+}
+
+export class XenStore {
+  readonly quota: XenstoreQuota;
+  private readonly privileged: ReadonlySet<number>;
+  private readonly nodes = new Map<string, StoreNode>();
+  private readonly entryCounts = new Map<number, number>();
+  private readonly conns = new Set<Connection>();
+  private readonly introduced = new Set<number>();
+  private readonly targets = new Map<number, number>();
+  private generation = 0;
+  private nextConnectionId = 1;
+
+  /** @internal The main tree, as operations outside a transaction see it. */
+  readonly mainView: TreeView;
+
+  constructor(options: XenStoreOptions = {}) {
+    this.quota = Object.freeze({ ...DEFAULT_QUOTA, ...options.quota });
+    this.privileged = new Set(options.privilegedDomains ?? [0]);
+    const nodes = this.nodes;
+    const store = this;
+    this.mainView = {
+      get: (path) => nodes.get(path),
+      set(path, node) {
+        store.count(nodes.get(path), -1);
+        store.count(node, 1);
+        node.gen = ++store.generation;
+        nodes.set(path, node);
+      },
+      delete(path) {
+        store.count(nodes.get(path), -1);
+        nodes.delete(path);
+        store.generation++;
+      },
+      entries: (owner) => this.entryCounts.get(owner) ?? 0,
+    };
+    this.mainView.set("/", { value: new Uint8Array(0), perms: ROOT_PERMS, children: [], gen: 0 });
+    if (options.oxenstoredLayout ?? true) {
+      const root = this.connect(0, { privileged: true });
+      for (const p of ["/local", `/${WATCH_INTRODUCE_DOMAIN}`, `/${WATCH_RELEASE_DOMAIN}`]) root.mkdir(p);
+      root.write("/tool/xenstored", "pvnet");
+      root.close();
+    }
+  }
+
+  /**
+   * Open a connection for domain `domid`: relative paths resolve against /local/domain/<domid>
+   * and permissions are checked as that domain (privileged domains bypass them).
+   */
+  connect(domid: number, options: ConnectOptions = {}): Connection {
+    checkDomid(domid);
+    const conn = new Connection(this, this.nextConnectionId++, domid, options.privileged ?? this.privileged.has(domid), options);
+    this.conns.add(conn);
+    return conn;
+  }
+
+  /** Connections currently open, in the order they were opened. */
+  get connections(): readonly Connection[] {
+    return [...this.conns];
+  }
+
+  /** True when `domid`'s connections bypass permission checks by default. */
+  isPrivilegedDomain(domid: number): boolean {
+    return this.privileged.has(domid);
+  }
+
+  /** XS_GET_DOMAIN_PATH */
+  getDomainPath(domid: number): string {
+    return getDomainPath(checkDomid(domid));
+  }
+
+  /** XS_IS_DOMAIN_INTRODUCED */
+  isDomainIntroduced(domid: number): boolean {
+    return this.introduced.has(checkDomid(domid));
+  }
+
+  /** XS_INTRODUCE (the toolstack's call): the domain becomes known; `@introduceDomain` fires. */
+  introduceDomain(domid: number): void {
+    checkDomid(domid);
+    if (this.introduced.has(domid)) return;
+    this.introduced.add(domid);
+    this.fireWatches([{ path: WATCH_INTRODUCE_DOMAIN, exact: true, perms: ROOT_PERMS }]);
+  }
+
+  /**
+   * XS_RELEASE: forget the domain, close its connections (their watches and transactions go with
+   * them) and fire `@releaseDomain`. EINVAL if it was not introduced (as oxenstored answers).
+   */
+  releaseDomain(domid: number): void {
+    checkDomid(domid);
+    if (!this.introduced.delete(domid)) throw new XenstoreError("EINVAL", `domain ${domid} not introduced`);
+    this.targets.delete(domid);
+    for (const c of [...this.conns]) if (c.domid === domid) c.close();
+    this.fireWatches([{ path: WATCH_RELEASE_DOMAIN, exact: true, perms: ROOT_PERMS }]);
+  }
+
+  /** XS_SET_TARGET: `domid` (a device model) gets the access of `target`. Both must be introduced. */
+  setTarget(domid: number, target: number): void {
+    checkDomid(domid);
+    checkDomid(target);
+    if (!this.introduced.has(domid) || !this.introduced.has(target)) {
+      throw new XenstoreError("ENOENT", "domain not introduced");
+    }
+    this.targets.set(domid, target);
+  }
+
+  /** The domain `domid` acts for (XS_SET_TARGET), if any. */
+  targetOf(domid: number): number | undefined {
+    return this.targets.get(domid);
+  }
+
+  /** Nodes owned by `domid` (what the per-domain node quota counts). */
+  entriesOf(domid: number): number {
+    return this.entryCounts.get(domid) ?? 0;
+  }
+
+  /** Number of nodes in the tree, `/` included. */
+  get nodeCount(): number {
+    return this.nodes.size;
+  }
+
+  /** Every node, sorted by path: for tests, debugging and state comparison. */
+  dump(): XsNodeDump[] {
+    return [...this.nodes.keys()].sort().map((path) => {
+      const n = this.nodes.get(path)!;
+      return { path, value: n.value, perms: n.perms };
+    });
+  }
+
+  /** @internal Deliver watch events for committed changes (C xenstored fire_watches). */
+  fireWatches(changes: readonly WatchChange[]): void {
+    if (changes.length === 0) return;
+    for (const ch of changes) {
+      for (const conn of this.conns) {
+        for (const w of conn.watchList) {
+          if (!watchMatches(w.abs, ch)) continue;
+          if (!isSpecialPath(ch.path)) {
+            const bits = permForDomain(ch.perms, conn.domid, conn.privileged, this.targets.get(conn.domid));
+            if ((bits & XS_PERM.READ) === 0) continue;
+          }
+          conn.queueWatchEvent(w.relative ? ch.path.slice(getDomainPath(conn.domid).length + 1) : ch.path, w.token);
+        }
+      }
+    }
+  }
+
+  /** @internal Forget a closed connection. */
+  dropConnection(conn: Connection): void {
+    this.conns.delete(conn);
+  }
+
+  private count(node: StoreNode | undefined, by: number): void {
+    const owner = node?.perms[0]?.id;
+    if (owner === undefined) return;
+    this.entryCounts.set(owner, (this.entryCounts.get(owner) ?? 0) + by);
+  }
+}
+
+function watchMatches(watchAbs: string, ch: WatchChange): boolean {
+  if (ch.exact || isSpecialPath(ch.path) || isSpecialPath(watchAbs)) return watchAbs === ch.path;
+  return isPathBelowOrEqual(ch.path, watchAbs);
+}
