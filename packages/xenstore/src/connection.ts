@@ -7,7 +7,7 @@ import { isXenstoreError, XenstoreError } from "./errors.js";
 import { isSpecialPath, resolvePath } from "./path.js";
 import type { XsPermissions } from "./perms.js";
 import type { XenStore } from "./store.js";
-import { TransactionView } from "./transaction.js";
+import type { TransactionView } from "./transaction.js";
 import {
   type Actor,
   directoryNode,
@@ -219,7 +219,7 @@ export class Connection implements Actor {
     const id = this.nextTxId;
     // Ids are uint32 on the wire and 0 means "none": skip it when the counter wraps.
     this.nextTxId = this.nextTxId >= 0xffffffff ? 1 : this.nextTxId + 1;
-    this.transactions.set(id, new TransactionView(this.store.mainView, this.store.quota.maxNodesPerTransaction));
+    this.transactions.set(id, this.store.openTransaction());
     return id;
   }
 
@@ -230,6 +230,7 @@ export class Connection implements Actor {
   transactionEnd(tx: number, commit: boolean): void {
     const view = this.transaction(tx);
     this.transactions.delete(tx);
+    this.store.closeTransaction(view);
     if (!commit) return;
     if (!view.validate()) throw new XenstoreError("EAGAIN", `transaction ${tx} conflicts`);
     if (!this.privileged) {
@@ -308,6 +309,7 @@ export class Connection implements Actor {
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    for (const view of this.transactions.values()) this.store.closeTransaction(view);
     this.transactions.clear();
     this.watches.length = 0;
     this.events.length = 0;

@@ -8,6 +8,7 @@ import { getDomainPath, isPathBelowOrEqual, isSpecialPath } from "./path.js";
 import { DOMID_FIRST_RESERVED, permForDomain, XS_PERM, type XsPermissions } from "./perms.js";
 import { DEFAULT_QUOTA, type XenstoreQuota } from "./quota.js";
 import { Connection, type ConnectOptions } from "./connection.js";
+import { TransactionView } from "./transaction.js";
 import type { StoreNode, TreeView, WatchChange } from "./tree.js";
 
 /** The special watch path fired when a domain is introduced (XS_INTRODUCE). */
@@ -52,6 +53,8 @@ export class XenStore {
   private readonly conns = new Set<Connection>();
   private readonly introduced = new Set<number>();
   private readonly targets = new Map<number, number>();
+  /** Open transactions: each keeps the nodes the main tree changes under it (its snapshot). */
+  private readonly openTx = new Set<TransactionView>();
   private generation = 0;
   private nextConnectionId = 1;
 
@@ -66,12 +69,14 @@ export class XenStore {
     this.mainView = {
       get: (path) => nodes.get(path),
       set(path, node) {
+        for (const tx of store.openTx) tx.capture(path, nodes.get(path));
         store.count(nodes.get(path), -1);
         store.count(node, 1);
         node.gen = ++store.generation;
         nodes.set(path, node);
       },
       delete(path) {
+        for (const tx of store.openTx) tx.capture(path, nodes.get(path));
         store.count(nodes.get(path), -1);
         nodes.delete(path);
         store.generation++;
@@ -186,6 +191,18 @@ export class XenStore {
         }
       }
     }
+  }
+
+  /** @internal A transaction starts: it sees the tree as it is now. */
+  openTransaction(): TransactionView {
+    const tx = new TransactionView(this.mainView, this.quota.maxNodesPerTransaction);
+    this.openTx.add(tx);
+    return tx;
+  }
+
+  /** @internal A transaction ends (committed, aborted or dropped). */
+  closeTransaction(tx: TransactionView): void {
+    this.openTx.delete(tx);
   }
 
   /** @internal Forget a closed connection. */

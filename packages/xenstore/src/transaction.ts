@@ -1,7 +1,8 @@
 /**
  * Optimistic transactions (C xenstored's transaction.c; oxenstored's transaction.ml). A
- * transaction works on a private overlay of the tree and remembers the generation of every node
- * it looked at; it commits only if none of those nodes changed meanwhile, else EAGAIN.
+ * transaction reads a snapshot of the tree as of its start, writes into a private overlay, and
+ * remembers the generation of every node it looked at; it commits only if none of those nodes
+ * changed meanwhile, else EAGAIN.
  */
 import { XenstoreError } from "./errors.js";
 import type { StoreNode, TreeView, WatchChange } from "./tree.js";
@@ -27,14 +28,36 @@ export class TransactionView implements TreeView {
     private readonly maxNodes: number,
   ) {}
 
+  /** Nodes as they were when this transaction started, saved when the main tree changed them. */
+  private readonly preimage = new Map<string, StoreNode | undefined>();
+  /** Set when the preimages outgrew their bound: every further request answers EAGAIN. */
+  private doomed = false;
+
+  /**
+   * The main tree is about to change `path`: keep the node as this transaction's snapshot had
+   * it, unless the transaction already has its own copy. So a transaction reads one consistent
+   * snapshot (as of its start), and validation at commit makes it serialisable.
+   */
+  capture(path: string, old: StoreNode | undefined): void {
+    if (this.doomed || this.seen.has(path) || this.overlay.has(path) || this.preimage.has(path)) return;
+    if (this.preimage.size >= this.maxNodes) {
+      this.doomed = true;
+      this.preimage.clear();
+      return;
+    }
+    this.preimage.set(path, old);
+  }
+
   get(path: string): StoreNode | undefined {
+    if (this.doomed) throw new XenstoreError("EAGAIN", "transaction overtaken by too many changes");
     const mine = this.overlay.get(path);
     if (mine !== undefined) return mine ?? undefined;
     if (this.seen.has(path)) return this.seen.get(path);
     if (this.accessed.size >= this.maxNodes) {
       throw new XenstoreError("EQUOTA", `transaction touches more than ${this.maxNodes} nodes`);
     }
-    const node = this.main.get(path);
+    const node = this.preimage.has(path) ? this.preimage.get(path) : this.main.get(path);
+    this.preimage.delete(path);
     this.accessed.set(path, node === undefined ? ABSENT : node.gen);
     this.seen.set(path, node);
     return node;
@@ -59,6 +82,7 @@ export class TransactionView implements TreeView {
 
   /** True when no node this transaction looked at has changed in `main` since. */
   validate(): boolean {
+    if (this.doomed) return false;
     for (const [path, gen] of this.accessed) {
       const now = this.main.get(path);
       if ((now === undefined ? ABSENT : now.gen) !== gen) return false;

@@ -247,6 +247,20 @@ describe("transactions", () => {
     expect(code(() => a.transactionEnd(999, true))).toBe("EIO");
   });
 
+  it("read a snapshot as of their start, even of nodes first read later", () => {
+    const s = new XenStore();
+    const a = s.connect(0);
+    const b = s.connect(0);
+    a.write("/s/x", "1");
+    a.write("/s/y", "1");
+    const t = a.transactionStart();
+    b.rm("/s");
+    expect(a.read("/s/y", t)).toBe("1");
+    expect(a.directory("/s", t)).toEqual(["x", "y"]);
+    a.rm("/s", t);
+    expect(code(() => a.transactionEnd(t, true))).toBe("EAGAIN");
+  });
+
   it("fires watches only on commit", () => {
     const s = new XenStore();
     const a = s.connect(0);
