@@ -346,6 +346,15 @@ export function xenbusTransaction<T>(conn: Connection, body: (tx: number) => T):
   }
 }
 
+/** xs_rm whose failure libxl ignores (the parent may not exist yet). */
+function rmIgnoringEnoent(conn: Connection, path: string, tx: number): void {
+  try {
+    conn.rm(path, tx);
+  } catch (err) {
+    if (!isXenstoreError(err, "ENOENT")) throw err;
+  }
+}
+
 /**
  * The toolstack's libxl__device_generic_add, run by a privileged connection: one transaction
  * creates the frontend directory (owned by the frontend, readable by the backend) with
@@ -367,7 +376,7 @@ export function libxlDeviceGenericAdd(toolstack: Connection, spec: XenbusDeviceS
     { id: fe, perms: "r" },
   ];
   xenbusTransaction(toolstack, (tx) => {
-    toolstack.rm(frontend, tx);
+    rmIgnoringEnoent(toolstack, frontend, tx);
     toolstack.mkdir(frontend, tx);
     toolstack.setPerms(frontend, frontendPerms, tx);
     toolstack.write(`${frontend}/backend`, backend, tx);
@@ -376,7 +385,7 @@ export function libxlDeviceGenericAdd(toolstack: Connection, spec: XenbusDeviceS
       toolstack.write(`${frontend}/${k}`, v, tx);
       toolstack.setPerms(`${frontend}/${k}`, frontendPerms, tx);
     }
-    toolstack.rm(backend, tx);
+    rmIgnoringEnoent(toolstack, backend, tx);
     toolstack.mkdir(backend, tx);
     toolstack.setPerms(backend, backendPerms, tx);
     toolstack.write(`${backend}/frontend`, frontend, tx);
@@ -399,7 +408,7 @@ export function libxlDomainMake(toolstack: Connection, domid: number, name: stri
   ];
   const rwperm: XsPermissions = [{ id: domid, perms: "n" }];
   xenbusTransaction(toolstack, (tx) => {
-    toolstack.rm(dom, tx);
+    rmIgnoringEnoent(toolstack, dom, tx);
     toolstack.mkdir(dom, tx);
     toolstack.setPerms(dom, roperm, tx);
     for (const sub of ["device", "data", "error", "drivers", "feature", "attr"]) {
