@@ -149,14 +149,14 @@ export class SkbComposer {
     const total = skbDescLen(desc);
     if (total > SKB_COMPOSE_MAX_LEN) throw new SkbError("EINVAL", `packet of ${total} bytes > ${SKB_COMPOSE_MAX_LEN}`);
     if (payload.length < total) throw new SkbError("EINVAL", `payload of ${payload.length} bytes for a ${total}-byte packet`);
-    const skb = this.composeOne(desc, payload, 0, true);
-    if (skb === null) return null;
+    this.check(desc, true);
     const gso = desc.gso;
+    if (gso !== undefined && (!Number.isInteger(gso.size) || gso.size < 1 || gso.size > 0xffff)) {
+      throw new SkbError("EINVAL", `gso_size ${gso.size}`);
+    }
+    const skb = this.composeOne(desc, payload, 0);
+    if (skb === null) return null;
     if (gso !== undefined) {
-      if (!Number.isInteger(gso.size) || gso.size < 1 || gso.size > 0xffff) {
-        skb.free();
-        throw new SkbError("EINVAL", `gso_size ${gso.size}`);
-      }
       const sh = skb.shinfo;
       sh.gsoSize = gso.size;
       sh.gsoType = gso.type;
@@ -165,11 +165,13 @@ export class SkbComposer {
     return skb;
   }
 
-  private composeOne(desc: SkbDesc, payload: Uint8Array, pos: number, top: boolean): SkBuff | null {
+  /** Check a whole description before anything is allocated. */
+  private check(desc: SkbDesc, top: boolean): void {
     const frags = desc.frags ?? [];
     const linearOffset = desc.linearOffset ?? NET_SKB_PAD + NET_IP_ALIGN;
     if (!Number.isInteger(desc.linearLen) || desc.linearLen < 0) throw new SkbError("EINVAL", `linearLen ${desc.linearLen}`);
     if (!Number.isInteger(linearOffset) || linearOffset < 0) throw new SkbError("EINVAL", `linearOffset ${linearOffset}`);
+    orderFor(skbDataAlign(linearOffset + desc.linearLen) + skbDataAlign(SKB_SHINFO_SIZE));
     if (frags.length > MAX_SKB_FRAGS) throw new SkbError("EINVAL", `${frags.length} frags > MAX_SKB_FRAGS ${MAX_SKB_FRAGS}`);
     if (!top && (desc.fragList?.length ?? 0) > 0) throw new SkbError("EINVAL", "nested frag_list");
     for (const f of frags) {
@@ -182,6 +184,12 @@ export class SkbComposer {
         throw new SkbError("EINVAL", `frag of ${f.size} bytes at ${offset} does not fit a page of order ${order}`);
       }
     }
+    for (const m of desc.fragList ?? []) this.check(m, false);
+  }
+
+  private composeOne(desc: SkbDesc, payload: Uint8Array, pos: number): SkBuff | null {
+    const frags = desc.frags ?? [];
+    const linearOffset = desc.linearOffset ?? NET_SKB_PAD + NET_IP_ALIGN;
 
     // The head: a page-aligned buffer with skb->data at linearOffset, built like build_skb does.
     const bufSize = skbDataAlign(linearOffset + desc.linearLen) + skbDataAlign(SKB_SHINFO_SIZE);
@@ -213,7 +221,7 @@ export class SkbComposer {
 
     let last: SkBuff | null = null;
     for (const m of desc.fragList ?? []) {
-      const member = this.composeOne(m, payload, pos, false);
+      const member = this.composeOne(m, payload, pos);
       if (member === null) {
         skb.free();
         return null;
