@@ -18,9 +18,6 @@ export async function runPump(count: number, batch: number, sleepTimeoutMs = 10_
   const entry = new URL("./ring-pump.worker.ts", import.meta.url);
   const workers = (["front", "back"] as const).map((role) => startTsWorker(entry, { workerData: { ...base, role } satisfies PumpConfig }));
   const results = workers.map((w) => firstMessage<PumpResult>(w));
-  // Both ends wait on control[4]; a worker that is not yet waiting sees 1 when it gets there.
-  Atomics.store(control, 4, 1);
-  Atomics.notify(control, 4);
   try {
     const [front, back] = await Promise.all(results);
     return { front: front as PumpResult, back: back as PumpResult };

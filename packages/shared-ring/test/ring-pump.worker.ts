@@ -14,7 +14,7 @@ export interface PumpConfig {
   role: "front" | "back";
   machine: MachineHandle;
   mfns: number[];
-  /** Int32 words: [0..1] request channel, [2..3] response channel, [4] start flag. */
+  /** Int32 words: [0..1] request channel, [2..3] response channel, [4] start barrier count. */
   control: Int32Array;
   count: number;
   batch: number;
@@ -146,7 +146,10 @@ const machine = Machine.attach(cfg.machine);
 const sring = SharedRing.overFrames(machine, cfg.mfns, PUMP_LAYOUT);
 const reqChan = new ThreadedEventChannel(cfg.control, 0);
 const rspChan = new ThreadedEventChannel(cfg.control, 2);
-// Start together: the main thread sets control[4] once both ends are up.
-while (Atomics.load(cfg.control, 4) === 0) Atomics.wait(cfg.control, 4, 0, 1000);
+// Start together: each end counts itself in control[4] and waits for the other (a barrier), so
+// neither end's timing includes the other's start-up.
+Atomics.add(cfg.control, 4, 1);
+Atomics.notify(cfg.control, 4);
+for (let n = Atomics.load(cfg.control, 4); n < 2; n = Atomics.load(cfg.control, 4)) Atomics.wait(cfg.control, 4, n, 1000);
 const result = cfg.role === "front" ? runFront(cfg, sring, reqChan, rspChan) : runBack(cfg, sring, reqChan, rspChan);
 parentPort?.postMessage(result);

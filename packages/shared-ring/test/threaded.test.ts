@@ -21,7 +21,7 @@ describe("ring across two worker threads", () => {
     120_000,
   );
 
-  it("survives batches of one with sleeps on both sides", async () => {
+  it("stays exact in batches of one (every push a candidate notification)", async () => {
     // Batches of one make every push a candidate notification: the wake-up protocol is exercised hardest.
     const { front, back } = await runPump(200_000, 1);
     expect([front.reason, back.reason]).toEqual([undefined, undefined]);
