@@ -48,8 +48,12 @@ const descArb: fc.Arbitrary<SkbDesc> = fc
   })
   .map((d) => {
     let budget = SKB_COMPOSE_MAX_LEN - d.linearLen;
-    const frags = d.frags.filter((f) => (budget -= f.size) >= 0);
-    const fragList = d.fragList.filter((m) => (budget -= skbDescLen(m)) >= 0);
+    const fits = (n: number): boolean => {
+      budget -= n;
+      return budget >= 0;
+    };
+    const frags = d.frags.filter((f) => fits(f.size));
+    const fragList = d.fragList.filter((m) => fits(skbDescLen(m)));
     return { ...d, frags, fragList };
   });
 
