@@ -13,7 +13,7 @@ export interface MaptrackWorkerData {
   readonly mode: "check" | "bench";
   /** Int32Array: handle+1 per slot, 0 when empty. */
   readonly mailbox: SharedArrayBuffer;
-  /** Int32Array per handle: 0 free, 1 handed out (mode "check"); word 0 is the start signal in "bench". */
+  /** Int32Array per handle: 0 free, 1 handed out (mode "check"); in "bench", word 0 is the start signal and word 1 counts ready workers. */
   readonly owner: SharedArrayBuffer;
 }
 
@@ -62,7 +62,12 @@ function put(h: number): void {
   puts++;
 }
 
-if (!check) Atomics.wait(owner, 0, 0); // start signal
+if (!check) {
+  // Say we are ready (word 1), then wait for the start signal (word 0).
+  Atomics.add(owner, 1, 1);
+  Atomics.notify(owner, 1);
+  Atomics.wait(owner, 0, 0);
+}
 const t0 = performance.now();
 for (let i = 0; i < d.ops; i++) {
   const r = rand();
