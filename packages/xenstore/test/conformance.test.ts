@@ -343,6 +343,7 @@ if (missing.length > 0 && process.env.CI) {
     });
   });
 } else if (missing.length > 0) {
+  console.warn(`xenstore conformance SKIPPED: missing ${missing.join(", ")}. Run: sh packages/xenstore/scripts/install-peers.sh`);
   describe.skip(`xenstore conformance: SKIPPED, missing ${missing.join(", ")} (run sh packages/xenstore/scripts/install-peers.sh)`, () => {
     it("needs the real peers", () => {});
   });
