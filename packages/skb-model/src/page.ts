@@ -84,6 +84,20 @@ export class Page {
     return page;
   }
 
+  /**
+   * Point a released wrapped page at other frames and give it one reference again, so a backend
+   * keeps one Page per pending slot (netback's mmap_pages) instead of allocating per packet.
+   */
+  rewrap(mfns: ArrayLike<number>): void {
+    if (this.pool !== null || this.refcount !== 0) throw new SkbError("BUG", "rewrap of a pool page or a page still referenced");
+    if (mfns.length !== this.mfns.length) throw new SkbError("EINVAL", `rewrap with ${mfns.length} frames, page has ${this.mfns.length}`);
+    for (let i = 0; i < mfns.length; i++) {
+      if (!this.machine.validMfn(mfns[i] as number)) throw new SkbError("EINVAL", `mfn ${mfns[i]} outside machine memory`);
+    }
+    for (let i = 0; i < mfns.length; i++) this.mfns[i] = mfns[i] as number;
+    this.refcount = 1;
+  }
+
   /** page_size(): bytes in this (compound) page. */
   get size(): number {
     return PAGE_SIZE << this.order;

@@ -140,7 +140,17 @@ describe("pages", () => {
     expect(released).toBe(0);
     putPage(w);
     expect(released).toBe(1);
+    // Reused for another frame without a new object; a live or pool page cannot be rewrapped.
+    const other = pool.allocPage()!;
+    w.rewrap([other.mfns[0]!]);
+    expect(pageRefCount(w)).toBe(1);
+    expect(w.addr(5)).toBe(other.addr(5));
+    expect(() => w.rewrap([other.mfns[0]!])).toThrow(expect.objectContaining({ code: "BUG" }));
+    expect(() => backing.rewrap([other.mfns[0]!])).toThrow(expect.objectContaining({ code: "BUG" }));
+    putPage(w);
+    expect(released).toBe(2);
     putPage(backing);
+    putPage(other);
     expect(() => Page.wrap(machine, [1, 2, 3], null)).toThrow(expect.objectContaining({ code: "EINVAL" }));
   });
 });
