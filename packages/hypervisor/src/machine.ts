@@ -80,6 +80,10 @@ export class Machine {
   private readonly owners: Uint16Array;
   private readonly freeList: Int32Array;
   private freeCount = 0;
+  /** References held on a frame besides its allocation (Xen's page count: get_page/put_page). */
+  private readonly refs: Uint32Array;
+  /** 1 when the owner freed a frame that was still referenced: it is freed on the last put. */
+  private readonly freeing: Uint8Array;
 
   constructor(nrFrames: number, memory?: SharedMemory) {
     if (!Number.isInteger(nrFrames) || nrFrames < 2 || nrFrames > MAX_FRAMES) {
@@ -101,6 +105,8 @@ export class Machine {
     this.wasmFill = inst.exports.fill as (dst: number, value: number, len: number) => void;
     this.owners = new Uint16Array(nrFrames).fill(DOMID_INVALID);
     this.freeList = new Int32Array(nrFrames);
+    this.refs = new Uint32Array(nrFrames);
+    this.freeing = new Uint8Array(nrFrames);
     // Frame 0 is reserved (never allocated): mfn 0 reads as "no frame".
     for (let mfn = nrFrames - 1; mfn >= 1; mfn--) this.freeList[this.freeCount++] = mfn;
   }
@@ -150,11 +156,49 @@ export class Machine {
     return mfn;
   }
 
-  /** Return a frame to the free pool. Freeing a free frame is our bug. */
+  /**
+   * The owner gives a frame back. Like Xen clearing PGC_allocated, a frame still referenced (mapped
+   * or being copied by another domain through a grant) is not reused until the last reference is
+   * put: until then nobody else can be handed its bytes. Freeing a free frame is our bug.
+   */
   freeFrame(mfn: number): void {
-    if (!this.validMfn(mfn) || this.owners[mfn] === DOMID_INVALID) throw new Error(`double free of mfn ${mfn}`);
+    if (!this.validMfn(mfn) || this.owners[mfn] === DOMID_INVALID || this.freeing[mfn] === 1) throw new Error(`double free of mfn ${mfn}`);
+    if (this.refs[mfn] !== 0) {
+      this.freeing[mfn] = 1;
+      return;
+    }
+    this.release(mfn);
+  }
+
+  private release(mfn: number): void {
     this.owners[mfn] = DOMID_INVALID;
     this.freeList[this.freeCount++] = mfn;
+  }
+
+  /**
+   * get_page: take a reference on a frame that `domid` owns and has not freed. False when it
+   * does not (the caller fails the operation, e.g. GNTST_bad_page).
+   */
+  getPage(mfn: number, domid: number): boolean {
+    if (!this.validMfn(mfn) || this.owners[mfn] !== domid || this.freeing[mfn] === 1) return false;
+    this.refs[mfn] = (this.refs[mfn] as number) + 1;
+    return true;
+  }
+
+  /** put_page: drop a reference; the last one frees a frame its owner already gave back. */
+  putPage(mfn: number): void {
+    if (!this.validMfn(mfn) || this.refs[mfn] === 0) throw new Error(`put_page of unreferenced mfn ${mfn}`);
+    const left = (this.refs[mfn] as number) - 1;
+    this.refs[mfn] = left;
+    if (left === 0 && this.freeing[mfn] === 1) {
+      this.freeing[mfn] = 0;
+      this.release(mfn);
+    }
+  }
+
+  /** References held on `mfn` besides its allocation. */
+  pageRefs(mfn: number): number {
+    return this.validMfn(mfn) ? (this.refs[mfn] as number) : 0;
   }
 
   ownerOf(mfn: number): number {

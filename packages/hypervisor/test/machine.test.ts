@@ -83,3 +83,27 @@ describe("Domain memory", () => {
     expect(n).toBe(6);
   });
 });
+
+describe("page references (get_page / put_page)", () => {
+  test("a frame freed by its owner while referenced is reused only after the last put", () => {
+    const m = new Machine(4);
+    const a = m.allocFrame(1);
+    m.frameBytes(a).fill(0x42);
+    expect(m.getPage(a, 2)).toBe(false); // not the owner
+    expect(m.getPage(a, 1)).toBe(true);
+    expect(m.getPage(a, 1)).toBe(true);
+    m.freeFrame(a); // the owner lets go while two references are held
+    expect(m.getPage(a, 1)).toBe(false); // a freed frame cannot be newly referenced
+    expect(() => m.freeFrame(a)).toThrow(/double free/);
+    const others = [m.allocFrame(3), m.allocFrame(3)];
+    expect(others).not.toContain(a);
+    expect(m.allocFrame(3)).toBe(-1); // the referenced frame is not handed out
+    expect(m.frameBytes(a).every((b) => b === 0x42)).toBe(true);
+    m.putPage(a);
+    expect(m.ownerOf(a)).toBe(1);
+    m.putPage(a);
+    expect(m.ownerOf(a)).toBe(DOMID_INVALID);
+    expect(() => m.putPage(a)).toThrow(/unreferenced/);
+    expect(m.allocFrame(3)).toBe(a);
+  });
+});

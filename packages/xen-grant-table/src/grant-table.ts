@@ -275,7 +275,9 @@ export class GrantTables {
         // get_paged_frame: the frame is read after the status is set (the guest may not change it now).
         const gfn = this.machine.view.getUint32(at + GRANT_ENTRY_V1.FRAME, true);
         const mfn = rgt.domain.gfnToMfn(gfn);
-        if (mfn === 0) {
+        // The active entry holds a page reference while pinned, so a granter that frees the
+        // page under a mapping or copy cannot have it handed to anyone else meanwhile.
+        if (mfn === 0 || !this.machine.getPage(mfn, rgt.domain.domid)) {
           this.reduceStatusForPin(at, 0, readonly);
           return GNTST.bad_page;
         }
@@ -292,6 +294,7 @@ export class GrantTables {
   private unpinEntry(rgt: DomainGrantTable, ref: number, dec: number, readonly: boolean): void {
     const pin = ((rgt.pin[ref] as number) - dec) >>> 0;
     rgt.pin[ref] = pin;
+    if (pin === 0 && dec !== 0) this.machine.putPage(rgt.actMfn[ref] as number);
     const at = this.entryAt(rgt, ref);
     if (at >= 0) this.reduceStatusForPin(at, pin, readonly);
   }

@@ -77,6 +77,31 @@ describe("map and unmap", () => {
     expect(flagsOf(w, ref)).toBe(0);
   });
 
+  test("a page the granter frees while mapped keeps its bytes and is not reused until unmapped", () => {
+    const w = makeWorld();
+    const gfn = w.pages[2]!;
+    const mfn = w.domU.gfnToMfn(gfn);
+    const ref = w.guest.grantForeignAccess(w.dom0.domid, gfn, true);
+    const r = mapOne(w, ref, HOST | GNTMAP.readonly);
+    expect(r.status).toBe(GNTST.okay);
+    expect(w.hv.machine.pageRefs(mfn)).toBe(1);
+    const free = w.hv.machine.freeFrames;
+    w.domU.freePage(gfn); // a misbehaving granter: the page leaves its p2m under the mapping
+    expect(w.hv.machine.freeFrames).toBe(free); // ...but the frame is not handed out
+    expect(w.gt.mapping(w.dom0, r.handle)!.readU8(9)).toBe(pattern(2, 9));
+    // The active entry is still pinned, so a second map of the grant shares it...
+    const r2 = mapOne(w, ref, HOST | GNTMAP.readonly, w.domU.domid, hostAddr(ref + 100));
+    expect(r2.status).toBe(GNTST.okay);
+    expect(unmapOne(w, r.handle, hostAddr(ref))).toBe(GNTST.okay);
+    expect(w.hv.machine.freeFrames).toBe(free); // still mapped once
+    expect(unmapOne(w, r2.handle, hostAddr(ref + 100))).toBe(GNTST.okay);
+    expect(w.hv.machine.pageRefs(mfn)).toBe(0);
+    expect(w.hv.machine.freeFrames).toBe(free + 1); // the last put frees it
+    // ...and once unpinned, the grant's frame number names no page: bad_page.
+    expect(mapOne(w, ref, HOST | GNTMAP.readonly).status).toBe(GNTST.bad_page);
+    expect(w.gt.outstanding(w.dom0)).toEqual({ maps: 0, handles: 0, pins: 0 });
+  });
+
   test("a read-only grant maps read-only only; writes through it are refused", () => {
     const w = makeWorld();
     const ref = w.guest.grantForeignAccess(w.dom0.domid, w.pages[0]!, true);
