@@ -1,0 +1,596 @@
+/**
+ * xen-netback's common.h: every limit shared across the files, the vif and queue structures, the
+ * statistics under Linux's names, the driver's environment and options, and its error class.
+ *
+ * A vif (`struct xenvif`) is one virtual interface towards one frontend; each of its queues
+ * (`struct xenvif_queue`) owns one TX and one RX shared ring, their event channels, the pending
+ * ring of TX slots in flight, and the RX internal queue. Everything a queue needs per packet is
+ * preallocated here (op arrays, pending info, pages of mapped slots, zerocopy callbacks), so the
+ * hot paths allocate nothing.
+ */
+import type { Domain, Hypervisor, Vcpu } from "@pvnet/hypervisor";
+import type { BackRing } from "@pvnet/shared-ring";
+import { type NetifExtraInfo, type NetifTxRequest, newExtraInfo, newRxRequest, newTxRequest } from "@pvnet/netif";
+import { MAX_SKB_FRAGS, type Page, type SkBuff, type SkbAllocator, UbufInfo } from "@pvnet/skb-model";
+import { GnttabCopyBatch, GnttabMapBatch, GnttabUnmapBatch, type GrantTables } from "@pvnet/xen-grant-table";
+import type { Xenbus, XenbusDevice } from "@pvnet/xenstore";
+
+// ---------------------------------------------------------------------------------------------
+// Limits (common.h, netback.c, rx.c, interface.c)
+
+/**
+ * MAX_PENDING_REQS: TX slots a queue may hold in flight (mapped or being copied). A TX ring has
+ * 256 slots, so a guest can have at most 256 requests outstanding: the pending ring, the copy
+ * and map op arrays and the dealloc ring are all sized by it.
+ */
+export const MAX_PENDING_REQS = 256;
+/**
+ * XEN_NETBK_LEGACY_SLOTS_MAX: slots after the first one a packet may use and still be accepted —
+ * the historical MAX_SKB_FRAGS (18) that the protocol implicitly depended on
+ * (= XEN_NETIF_NR_SLOTS_MIN).
+ */
+export const XEN_NETBK_LEGACY_SLOTS_MAX = 18;
+/**
+ * FATAL_SKB_SLOTS_DEFAULT: a frontend still chaining at this many follower slots is malicious and
+ * its vif is disabled (module parameter fatal_skb_slots; never below XEN_NETBK_LEGACY_SLOTS_MAX).
+ */
+export const FATAL_SKB_SLOTS_DEFAULT = 20;
+/**
+ * XEN_NETBACK_TX_COPY_LEN: bytes grant-copied into the skb's linear area. Sized to hold the
+ * protocol headers of most TCP/IP packets so the stack never pulls them from mapped frags (which
+ * would touch the foreign page and force a TLB flush on unmap). SEEDS.md §1 calls it PKT_PROT_LEN.
+ */
+export const XEN_NETBACK_TX_COPY_LEN = 128;
+/** PKT_PROT_LEN of seed 1's netback: what `__pskb_pull_tail` makes linear in first-slot mode. */
+export const PKT_PROT_LEN = 128;
+/** XENVIF_NAPI_WEIGHT: the NAPI budget, skbs built per poll of a queue. */
+export const XENVIF_NAPI_WEIGHT = 64;
+/** COPY_BATCH_SIZE (rx.c): grant copies gathered before one GNTTABOP_copy hypercall. */
+export const COPY_BATCH_SIZE = 64;
+/** RX_BATCH_SIZE (rx.c): skbs put on the guest RX ring per run of the RX action. */
+export const RX_BATCH_SIZE = 64;
+/** rx_drain_timeout_msecs: how long an skb may wait on a queue's RX internal queue. */
+export const RX_DRAIN_TIMEOUT_MSECS = 10_000;
+/** rx_stall_timeout_msecs: a guest posting no RX slots for this long is considered stalled. */
+export const RX_STALL_TIMEOUT_MSECS = 60_000;
+/** What read_xenbus_vif_flags uses instead for a frontend without feature-rx-notify (30 ms, no stall detection). */
+export const RX_DRAIN_TIMEOUT_NO_NOTIFY_MSECS = 30;
+/** MAX_QUEUES_DEFAULT: multi-queue-max-queues when none is configured (Linux: min(8, online CPUs)). */
+export const MAX_QUEUES_DEFAULT = 8;
+/**
+ * XENVIF_RX_QUEUE_BYTES: bytes of skbs a queue's RX internal queue may hold (half a ring of full
+ * pages). Past it start_xmit drops: a guest that stops posting buffers cannot grow Dom0's memory.
+ */
+export const XENVIF_RX_QUEUE_BYTES = (256 / 2) * 4096;
+/**
+ * Skbs a queue's RX internal queue may hold, whatever their size. Linux bounds the queue in bytes
+ * only (and the sk_buff slab bounds the rest); the model keeps its queue in a fixed ring, so it
+ * bounds the count too: a full ring of one-slot packets.
+ */
+export const XENVIF_RX_QUEUE_MAX_SKBS = 256;
+/** ETH_HLEN: a TX packet whose first slot is shorter than an Ethernet header is dropped. */
+export const ETH_HLEN = 14;
+/** XEN_NETBK_MCAST_MAX: multicast addresses a frontend may register. */
+export const XEN_NETBK_MCAST_MAX = 64;
+/** NETBACK_INVALID_HANDLE: a pending slot without a grant mapping. */
+export const NETBACK_INVALID_HANDLE = -1;
+/** INVALID_PENDING_IDX */
+export const INVALID_PENDING_IDX = 0xffff;
+/** tx_add_credit: the burst always allowed, so a 128 KiB jumbo packet can pass. */
+export const TX_CREDIT_MAX_BURST = 131072;
+/** Messages kept per vif (netdev_err log); older ones are dropped, so the log is bounded. */
+export const VIF_LOG_MAX = 64;
+/** Most copy ops one packet's header makes: one per slot, doubled when split at a page boundary. */
+export const TX_COPY_OPS_MAX = 2 * MAX_PENDING_REQS;
+/** XEN_NETIF_EXTRA_TYPE_MAX of the Linux netif.h (XDP known): valid extra types are 1..5. */
+export const NETBACK_EXTRA_TYPE_MAX = 6;
+
+/**
+ * Kernel virtual addresses the model hands to GNTTABOP_map_grant_ref as host_addr: each queue gets
+ * a window of pages (its pending slots' idx_to_kaddr, then its two ring pages). Below 2^47, page
+ * aligned, as create_grant_host_mapping wants.
+ */
+export const NETBACK_KADDR_BASE = 2 ** 44;
+/** Pages in one queue's window: the pending slots and the TX and RX ring pages. */
+export const NETBACK_KADDR_WINDOW_PAGES = MAX_PENDING_REQS + 2;
+
+/** Cost kinds charged by netback itself (host profile), on the VCPU doing the work. */
+export const COST_RING_REQUEST = "ring.request";
+export const COST_RING_RESPONSE = "ring.response";
+
+/** NETDEV_TX_OK: what xenvif_start_xmit always returns (a dropped skb is counted, not refused). */
+export const NETDEV_TX_OK = 0;
+
+// ---------------------------------------------------------------------------------------------
+// Environment and options
+
+/** How the TX header reaches the skb's linear area. */
+export type HeaderCopyMode =
+  /** Mainline after XSA-423: grant-copy the first min(len, 128) bytes across as many slots as needed. */
+  | "multi-slot"
+  /** Seed 1's original design: copy only from the first slot, then __pskb_pull_tail from the mapped frags. */
+  | "first-slot";
+
+/** How the TX copy and map batches enter Xen. */
+export type TxHypercallMode =
+  /** Mainline: gnttab_batch_copy, then gnttab_map_refs (two hypercalls; the map skipped when empty). */
+  | "two"
+  /** Both batches in one HYPERVISOR_multicall (one VM exit), as SEEDS.md §1 discussed. */
+  | "multicall";
+
+/** Credit-based rate limit (the backend's `rate` key: bytes per interval of usec). */
+export interface NetbackCredit {
+  readonly bytes: number;
+  readonly usec: number;
+}
+
+/** What a backend is built on: Dom0's hypervisor objects and kernel services. */
+export interface NetbackEnv {
+  readonly hv: Hypervisor;
+  /** The backend domain (Dom0 usually). */
+  readonly domain: Domain;
+  readonly grants: GrantTables;
+  /** The backend domain's xenbus (its xenstore connection's watches). */
+  readonly xenbus: Xenbus;
+  /** Dom0's sk_buff allocator (over a PagePool of Dom0). TX skbs and consolidated frags come from it. */
+  readonly skbs: SkbAllocator;
+}
+
+/** Per-backend options; defaults are today's mainline. */
+export interface NetbackOptions {
+  readonly headerCopy?: HeaderCopyMode;
+  readonly txHypercalls?: TxHypercallMode;
+  /** fatal_skb_slots (bumped to XEN_NETBK_LEGACY_SLOTS_MAX when lower, as netback_init does). */
+  readonly fatalSkbSlots?: number;
+  /** multi-queue-max-queues. */
+  readonly maxQueues?: number;
+  /** Rate limit for every vif; a vif's own `rate` key in xenstore overrides it. */
+  readonly credit?: NetbackCredit;
+  /** feature-split-event-channels (module parameter separate_tx_rx_irq). */
+  readonly splitEventChannels?: boolean;
+  /** netif_receive_skb: a guest's TX packet reaches the Dom0 stack. The receiver owns the skb and frees it. */
+  readonly onReceive?: (vif: Xenvif, skb: SkBuff) => void;
+  /** A vif was created for a new backend device (netback_probe). */
+  readonly onVifCreated?: (vif: Xenvif) => void;
+  /** A vif's data rings are connected and its carrier is on. */
+  readonly onConnect?: (vif: Xenvif) => void;
+  /** A vif's data rings were torn down. */
+  readonly onDisconnect?: (vif: Xenvif) => void;
+  /** xenvif_fatal_tx_err: a vif was disabled because its frontend misbehaved. */
+  readonly onFatal?: (vif: Xenvif, reason: string) => void;
+  /** netif_tx_stop_queue on a vif's RX internal queue (start_xmit will drop until woken). */
+  readonly onQueueStop?: (vif: Xenvif, queue: number) => void;
+  /** netif_tx_wake_queue. */
+  readonly onQueueWake?: (vif: Xenvif, queue: number) => void;
+}
+
+/** Options with defaults applied. */
+export interface NetbackConfig {
+  readonly headerCopy: HeaderCopyMode;
+  readonly txHypercalls: TxHypercallMode;
+  readonly fatalSkbSlots: number;
+  readonly maxQueues: number;
+  readonly credit: NetbackCredit | undefined;
+  readonly splitEventChannels: boolean;
+}
+
+export function netbackConfig(options: NetbackOptions): NetbackConfig {
+  const maxQueues = options.maxQueues ?? MAX_QUEUES_DEFAULT;
+  if (!Number.isInteger(maxQueues) || maxQueues < 1 || maxQueues > 64) throw new NetbackError("EINVAL", `maxQueues ${maxQueues}`);
+  let fatal = options.fatalSkbSlots ?? FATAL_SKB_SLOTS_DEFAULT;
+  if (!Number.isInteger(fatal) || fatal < 1) throw new NetbackError("EINVAL", `fatalSkbSlots ${fatal}`);
+  // netback_init: "fatal_skb_slots too small, bump it to XEN_NETBK_LEGACY_SLOTS_MAX".
+  if (fatal < XEN_NETBK_LEGACY_SLOTS_MAX) fatal = XEN_NETBK_LEGACY_SLOTS_MAX;
+  const credit = options.credit;
+  if (credit !== undefined && (!(credit.bytes > 0) || !(credit.usec >= 0))) throw new NetbackError("EINVAL", "credit needs bytes > 0 and usec >= 0");
+  return {
+    headerCopy: options.headerCopy ?? "multi-slot",
+    txHypercalls: options.txHypercalls ?? "two",
+    fatalSkbSlots: fatal,
+    maxQueues,
+    credit,
+    splitEventChannels: options.splitEventChannels ?? true,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+export type NetbackErrorCode = "EINVAL" | "ENOMEM" | "EIO" | "BUG";
+
+/** Misuse of the API or a broken invariant of the driver itself (guest misbehaviour never throws). */
+export class NetbackError extends Error {
+  override readonly name = "NetbackError";
+  readonly code: NetbackErrorCode;
+
+  constructor(code: NetbackErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`${code}: ${message}`, options);
+    this.code = code;
+  }
+}
+
+export function isNetbackError(e: unknown): e is NetbackError {
+  return typeof e === "object" && e !== null && (e as { name?: unknown }).name === "NetbackError";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+/** struct xenvif_stats (per queue). */
+export interface XenvifStats {
+  /** Guest TX packets handed to the Dom0 stack (the vif's rx_*: Dom0 receives them). */
+  rxBytes: number;
+  rxPackets: number;
+  /** Packets put on the guest's RX ring (the vif's tx_*). */
+  txBytes: number;
+  txPackets: number;
+  rxGsoChecksumFixup: number;
+  txZerocopySent: number;
+  txZerocopySuccess: number;
+  txZerocopyFail: number;
+  txFragOverflow: number;
+}
+
+export function newXenvifStats(): XenvifStats {
+  return {
+    rxBytes: 0,
+    rxPackets: 0,
+    txBytes: 0,
+    txPackets: 0,
+    rxGsoChecksumFixup: 0,
+    txZerocopySent: 0,
+    txZerocopySuccess: 0,
+    txZerocopyFail: 0,
+    txFragOverflow: 0,
+  };
+}
+
+/** Counters the model adds beside Linux's (not in ethtool -S). */
+export interface XenvifModelStats {
+  /** TX responses sent with NETIF_RSP_ERROR (xenvif_tx_err, a failed copy or map): one per slot. */
+  txErrors: number;
+  /** Header copies that spanned more than one slot (the XSA-423 path). */
+  txHeaderMultiSlot: number;
+  /** __pskb_pull_tail calls of first-slot mode. */
+  txPullTail: number;
+  /** GNTTABOP_copy ops issued for TX headers, GNTTABOP_map_grant_ref ops for TX frags. */
+  txCopyOps: number;
+  txMapOps: number;
+  /** GNTTABOP_copy ops issued by the RX path, and those that failed. */
+  rxCopyOps: number;
+  rxCopyErrors: number;
+  /** Skbs dropped from the RX internal queue after rx_drain_timeout. */
+  rxDrainDropped: number;
+}
+
+export function newXenvifModelStats(): XenvifModelStats {
+  return { txErrors: 0, txHeaderMultiSlot: 0, txPullTail: 0, txCopyOps: 0, txMapOps: 0, rxCopyOps: 0, rxCopyErrors: 0, rxDrainDropped: 0 };
+}
+
+/** struct net_device_stats (the parts netback touches). */
+export interface NetDeviceStats {
+  txDropped: number;
+  rxDropped: number;
+  rxErrors: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Structures
+
+/** XENVIF_TX_CB(skb) plus the frag bookkeeping netback keeps in frag offsets until fill_frags. */
+export class XenvifTxCb {
+  skb: SkBuff | null = null;
+  /** The frag_list skb for slots beyond MAX_SKB_FRAGS, or null. */
+  nskb: SkBuff | null = null;
+  /** copy_pending_idx[]: the pending slot of each header copy. */
+  readonly copyPendingIdx = new Uint16Array(XEN_NETBK_LEGACY_SLOTS_MAX + 1);
+  copyCount = 0;
+  /** Bit i: copy i was split at a local page boundary into two ops. */
+  splitMask = 0;
+  /** Pending slot of each frag of the skb, then of the frag_list skb. */
+  readonly fragPendingIdx = new Uint16Array(MAX_SKB_FRAGS);
+  nrFrags = 0;
+  readonly overflowPendingIdx = new Uint16Array(MAX_SKB_FRAGS);
+  nrOverflow = 0;
+  /** The first request's flags (NETTXF_csum_blank / data_validated). */
+  txFlags = 0;
+
+  reset(): void {
+    this.skb = null;
+    this.nskb = null;
+    this.copyCount = 0;
+    this.splitMask = 0;
+    this.nrFrags = 0;
+    this.nrOverflow = 0;
+    this.txFlags = 0;
+  }
+}
+
+/** struct xenvif_queue */
+export class XenvifQueue {
+  /** The Dom0 VCPU this queue's NAPI poll, kthreads and interrupts run on. */
+  readonly vcpu: Vcpu;
+  readonly name: string;
+
+  // Shared rings (mapped from the frontend) and their event channels.
+  tx: BackRing | null = null;
+  rx: BackRing | null = null;
+  txRingHandle = NETBACK_INVALID_HANDLE;
+  rxRingHandle = NETBACK_INVALID_HANDLE;
+  /** Local (Dom0) ports; rxPort === txPort with a single event channel. */
+  txPort = 0;
+  rxPort = 0;
+  /** Base of this queue's host_addr window. */
+  kaddrBase = 0;
+  kaddrWindow = -1;
+
+  // ---- TX (netback.c)
+  /** pending_ring: free pending slot numbers between pending_cons and pending_prod. */
+  readonly pendingRing = new Uint16Array(MAX_PENDING_REQS);
+  pendingProd = MAX_PENDING_REQS;
+  pendingCons = 0;
+  /** pending_tx_info[].req and .extra_count, struct of arrays. */
+  readonly pendingGref = new Uint32Array(MAX_PENDING_REQS);
+  readonly pendingOffset = new Uint16Array(MAX_PENDING_REQS);
+  readonly pendingFlags = new Uint16Array(MAX_PENDING_REQS);
+  readonly pendingId = new Uint16Array(MAX_PENDING_REQS);
+  readonly pendingSize = new Uint16Array(MAX_PENDING_REQS);
+  readonly pendingExtraCount = new Uint8Array(MAX_PENDING_REQS);
+  /** grant_tx_handle[] */
+  readonly grantTxHandle = new Int32Array(MAX_PENDING_REQS).fill(NETBACK_INVALID_HANDLE);
+  /** mmap_pages[]: one Page per pending slot, pointed at the mapped frame while mapped. */
+  readonly mmapPages: Page[] = [];
+  /** pending_tx_info[].callback_struct, and the ctx chain linking a packet's slots (-1 ends). */
+  readonly ubufs: UbufInfo[] = [];
+  readonly ubufNext = new Int32Array(MAX_PENDING_REQS).fill(-1);
+  /** dealloc_ring, written by the zerocopy callback, drained by the dealloc action. */
+  readonly deallocRing = new Uint16Array(MAX_PENDING_REQS);
+  deallocProd = 0;
+  deallocCons = 0;
+  readonly txCopyOps = new GnttabCopyBatch(TX_COPY_OPS_MAX);
+  readonly txMapOps = new GnttabMapBatch(MAX_PENDING_REQS);
+  readonly txUnmapOps = new GnttabUnmapBatch(MAX_PENDING_REQS);
+  readonly pendingIdxRelease = new Uint16Array(MAX_PENDING_REQS);
+  /** tx_queue: skbs built by build_gops, submitted after the hypercalls. */
+  readonly txCbs: XenvifTxCb[] = [];
+  txQueueLen = 0;
+  /** Packets handed to the stack whose zerocopy callback has not run yet. */
+  inflightPackets = 0;
+  /** Disconnected while packets were in flight: the rings go when the last slot is unmapped. */
+  teardownPending = false;
+  /** The RX kthread stopped (queue 0 of a disabled vif, or disconnect). */
+  rxThreadStopped = false;
+  // Per-call scratch (build_gops), allocated once.
+  readonly txreq: NetifTxRequest = newTxRequest();
+  readonly txfrags: NetifTxRequest[] = [];
+  readonly droppedTx: NetifTxRequest = newTxRequest();
+  readonly extras: NetifExtraInfo[] = [];
+  readonly extraScratch: NetifExtraInfo = newExtraInfo();
+
+  // Credit scheduling.
+  creditBytes = Number.MAX_SAFE_INTEGER;
+  creditUsec = 0;
+  remainingCredit = Number.MAX_SAFE_INTEGER;
+  creditWindowStartNs = 0;
+  creditTimerPending = false;
+  rateLimited = false;
+
+  // Deferred work (napi_schedule, the dealloc and RX kthreads' wake-ups).
+  napiScheduled = false;
+  deallocScheduled = false;
+  rxThreadScheduled = false;
+  /** Time of the armed RX kthread timeout, or -1. */
+  rxTimerAtNs = -1;
+
+  // ---- RX (rx.c)
+  /** rx_queue as a fixed ring of skbs with their XENVIF_RX_CB expiry. */
+  readonly rxSkbs: (SkBuff | null)[] = new Array(XENVIF_RX_QUEUE_MAX_SKBS).fill(null);
+  readonly rxExpires = new Float64Array(XENVIF_RX_QUEUE_MAX_SKBS);
+  rxHead = 0;
+  rxCount = 0;
+  rxQueueLen = 0;
+  rxQueueMax = XENVIF_RX_QUEUE_BYTES;
+  rxSlotsNeeded = 0;
+  lastRxTimeNs = 0;
+  stalled = false;
+  /** netif_tx_queue_stopped for this queue. */
+  txQueueStopped = false;
+  readonly rxCopyOps = new GnttabCopyBatch(COPY_BATCH_SIZE);
+  /** rx_copy.idx[]: the RX response each copy belongs to. */
+  readonly rxCopyIdx = new Uint32Array(COPY_BATCH_SIZE);
+  /** rx_copy.completed: skbs fully written, freed after the flush. */
+  readonly rxCompleted: (SkBuff | null)[] = new Array(RX_BATCH_SIZE).fill(null);
+  rxCompletedCount = 0;
+  readonly rxreq = newRxRequest();
+  readonly rxExtras: NetifExtraInfo[] = [];
+
+  readonly stats: XenvifStats = newXenvifStats();
+  readonly modelStats: XenvifModelStats = newXenvifModelStats();
+
+  constructor(
+    readonly vif: Xenvif,
+    readonly id: number,
+    vcpu: Vcpu,
+    makePage: () => Page,
+    onZerocopy: (skb: SkBuff, ubuf: UbufInfo, ok: boolean) => void,
+  ) {
+    this.vcpu = vcpu;
+    this.name = `${vif.name}-q${id}`;
+    for (let i = 0; i < MAX_PENDING_REQS; i++) {
+      this.pendingRing[i] = i;
+      this.mmapPages.push(makePage());
+      this.ubufs.push(new UbufInfo(onZerocopy, this, i));
+    }
+    for (let i = 0; i < XENVIF_NAPI_WEIGHT; i++) this.txCbs.push(new XenvifTxCb());
+    for (let i = 0; i < XEN_NETBK_LEGACY_SLOTS_MAX; i++) this.txfrags.push(newTxRequest());
+    for (let i = 0; i < NETBACK_EXTRA_TYPE_MAX - 1; i++) {
+      this.extras.push(newExtraInfo());
+      this.rxExtras.push(newExtraInfo());
+    }
+  }
+
+  /** nr_pending_reqs() */
+  get nrPendingReqs(): number {
+    return MAX_PENDING_REQS - this.pendingProd + this.pendingCons;
+  }
+
+  /** idx_to_kaddr(): the host_addr of pending slot `idx`. */
+  kaddr(idx: number): number {
+    return this.kaddrBase + idx * 4096;
+  }
+
+  /** Skbs on the RX internal queue. */
+  get rxQueuePackets(): number {
+    return this.rxCount;
+  }
+}
+
+/** struct xenvif */
+export class Xenvif {
+  /** "vif<domid>.<handle>" as Linux names the netdev. */
+  readonly name: string;
+  queues: XenvifQueue[] = [];
+  /** vif->disabled: set by xenvif_fatal_tx_err; nothing more is processed. */
+  disabled = false;
+  /** Why the vif was disabled (the netdev_err message), or null. */
+  fatalReason: string | null = null;
+  /** VIF_STATUS_CONNECTED + netif_carrier_ok */
+  carrier = false;
+  connected = false;
+  canSg = false;
+  /** gso_mask: bit 1 << XEN_NETIF_GSO_TYPE_* for the types the frontend accepts on RX. */
+  gsoMask = 0;
+  ipCsum = true;
+  ipv6Csum = false;
+  /** feature-rx-notify semantics. */
+  drainTimeoutNs = RX_DRAIN_TIMEOUT_MSECS * 1_000_000;
+  stallTimeoutNs = RX_STALL_TIMEOUT_MSECS * 1_000_000;
+  stalledQueues = 0;
+  multicastControl = false;
+  mcastCount = 0;
+  /** The frontend's MAC (backend key `mac`), as text. */
+  mac = "fe:ff:ff:ff:ff:ff";
+  readonly devStats: NetDeviceStats = { txDropped: 0, rxDropped: 0, rxErrors: 0 };
+  /** netdev_err/netdev_info messages, newest last, at most VIF_LOG_MAX. */
+  readonly log: string[] = [];
+  /** Counters of queues that were torn down, so a vif's totals survive reconnects. */
+  readonly retiredStats: XenvifStats = newXenvifStats();
+  readonly retiredModelStats: XenvifModelStats = newXenvifModelStats();
+  /** Queues disconnected while their packets were still in flight (counted until torn down). */
+  readonly dyingQueues: XenvifQueue[] = [];
+  /** xenvif_up: NAPI and the interrupts are enabled. */
+  up = false;
+  /** The backend's xenbus device, while probed. */
+  dev: XenbusDevice | null = null;
+
+  constructor(
+    /** The backend instance this vif belongs to. */
+    readonly ctx: NetbackContext,
+    /** The frontend's domid. */
+    readonly domid: number,
+    readonly handle: number,
+  ) {
+    this.name = `vif${domid}.${handle}`;
+  }
+
+  /** The backend domain's domid. */
+  get backendDomid(): number {
+    return this.ctx.env.domain.domid;
+  }
+
+  get numQueues(): number {
+    return this.queues.length;
+  }
+
+  /**
+   * ethtool -S of the vif: Linux's xenvif_stats[] names summed over queues, the net_device stats
+   * netback counts, and the model's own counters (prefixed `model_`).
+   */
+  counters(): Record<string, number> {
+    const s = newXenvifStats();
+    const m = newXenvifModelStats();
+    addStats(s, this.retiredStats);
+    addModelStats(m, this.retiredModelStats);
+    for (const list of [this.queues, this.dyingQueues]) {
+      for (const q of list) {
+        addStats(s, q.stats);
+        addModelStats(m, q.modelStats);
+      }
+    }
+    return {
+      rx_gso_checksum_fixup: s.rxGsoChecksumFixup,
+      tx_zerocopy_sent: s.txZerocopySent,
+      tx_zerocopy_success: s.txZerocopySuccess,
+      tx_zerocopy_fail: s.txZerocopyFail,
+      tx_frag_overflow: s.txFragOverflow,
+      rx_packets: s.rxPackets,
+      rx_bytes: s.rxBytes,
+      tx_packets: s.txPackets,
+      tx_bytes: s.txBytes,
+      tx_dropped: this.devStats.txDropped,
+      rx_dropped: this.devStats.rxDropped,
+      rx_errors: this.devStats.rxErrors,
+      model_tx_errors: m.txErrors,
+      model_tx_header_multi_slot: m.txHeaderMultiSlot,
+      model_tx_pull_tail: m.txPullTail,
+      model_tx_copy_ops: m.txCopyOps,
+      model_tx_map_ops: m.txMapOps,
+      model_rx_copy_ops: m.rxCopyOps,
+      model_rx_copy_errors: m.rxCopyErrors,
+      model_rx_drain_dropped: m.rxDrainDropped,
+    };
+  }
+
+  /** netdev_err / netdev_info: keep a bounded log. */
+  logMessage(message: string): void {
+    if (this.log.length >= VIF_LOG_MAX) this.log.shift();
+    this.log.push(`${this.name}: ${message}`);
+  }
+}
+
+export function addStats(into: XenvifStats, from: XenvifStats): void {
+  into.rxBytes += from.rxBytes;
+  into.rxPackets += from.rxPackets;
+  into.txBytes += from.txBytes;
+  into.txPackets += from.txPackets;
+  into.rxGsoChecksumFixup += from.rxGsoChecksumFixup;
+  into.txZerocopySent += from.txZerocopySent;
+  into.txZerocopySuccess += from.txZerocopySuccess;
+  into.txZerocopyFail += from.txZerocopyFail;
+  into.txFragOverflow += from.txFragOverflow;
+}
+
+export function addModelStats(into: XenvifModelStats, from: XenvifModelStats): void {
+  into.txErrors += from.txErrors;
+  into.txHeaderMultiSlot += from.txHeaderMultiSlot;
+  into.txPullTail += from.txPullTail;
+  into.txCopyOps += from.txCopyOps;
+  into.txMapOps += from.txMapOps;
+  into.rxCopyOps += from.rxCopyOps;
+  into.rxCopyErrors += from.rxCopyErrors;
+  into.rxDrainDropped += from.rxDrainDropped;
+}
+
+/**
+ * What the driver code needs from its backend instance (the netback "module"): environment,
+ * configuration and the callbacks into the Dom0 stack. Implemented by `Netback` (xenbus.ts).
+ */
+export interface NetbackContext {
+  readonly env: NetbackEnv;
+  readonly config: NetbackConfig;
+  readonly options: NetbackOptions;
+  /** The guest's foreign page behind a mapped slot page (xen_page_foreign), for RX copies. */
+  foreignOf(page: Page): ForeignPage | undefined;
+  /** A page for a pending slot (netback's mmap_pages), registered for foreignOf. */
+  newSlotPage(): Page;
+  /** A host_addr window for a queue, and its release. */
+  allocKaddrWindow(): number;
+  freeKaddrWindow(window: number): void;
+}
+
+/** xen_page_foreign: which guest grant a mapped page shows (valid while `mapped`). */
+export interface ForeignPage {
+  domid: number;
+  gref: number;
+  mapped: boolean;
+}

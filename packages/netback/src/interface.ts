@@ -1,0 +1,336 @@
+/**
+ * interface.c: the net-device side of a vif — allocation, queues, connecting and disconnecting
+ * the data rings (map the frontend's ring pages, bind its event channels), the interrupt handlers,
+ * NAPI scheduling, carrier, queue selection and xenvif_start_xmit (Dom0 -> guest).
+ *
+ * All deferred work runs on the queue's Dom0 VCPU through the hypervisor's deterministic
+ * scheduler: napi_schedule, wake_up of the RX and dealloc kthreads and timers are `hv.runOn`
+ * events; nothing calls into the frontend.
+ */
+import { isXenError } from "@pvnet/hypervisor";
+import { NETIF_RX_RING, NETIF_TX_RING } from "@pvnet/netif";
+import { BackRing, SharedRing } from "@pvnet/shared-ring";
+import type { SkBuff } from "@pvnet/skb-model";
+import { GNTMAP, GNTST, GnttabMapBatch, GnttabUnmapBatch } from "@pvnet/xen-grant-table";
+import {
+  MAX_PENDING_REQS,
+  NETBACK_INVALID_HANDLE,
+  NETBACK_KADDR_BASE,
+  NETBACK_KADDR_WINDOW_PAGES,
+  NETDEV_TX_OK,
+  type NetbackContext,
+  addModelStats,
+  addStats,
+  XENVIF_NAPI_WEIGHT,
+  Xenvif,
+  XenvifQueue,
+} from "./common.js";
+import { xenvifDeallocKthread, xenvifUbufCallback } from "./dealloc.js";
+import { xenvifKthreadGuestRx, xenvifRxQueuePurge, xenvifRxQueueTail } from "./rx.js";
+import { xenvifTxAction } from "./tx.js";
+
+const EIO = 5;
+const EINVAL = 22;
+
+/** xenvif_alloc: a vif for frontend `domid`, device `handle` (carrier off until connected). */
+export function xenvifAlloc(ctx: NetbackContext, domid: number, handle: number): Xenvif {
+  return new Xenvif(ctx, domid, handle);
+}
+
+/**
+ * xenvif_init_queue: a queue with its pending ring, slot pages and callbacks. Queue i runs on
+ * Dom0 VCPU i mod the VCPU count (where Linux's irqbalance would put its interrupts).
+ */
+export function xenvifInitQueue(vif: Xenvif, id: number): XenvifQueue {
+  const ctx = vif.ctx;
+  const vcpus = ctx.env.domain.vcpus;
+  const vcpu = vcpus[id % vcpus.length];
+  if (vcpu === undefined) throw new Error("backend domain has no VCPU");
+  const queue = new XenvifQueue(vif, id, vcpu, () => ctx.newSlotPage(), xenvifUbufCallback);
+  queue.kaddrWindow = ctx.allocKaddrWindow();
+  queue.kaddrBase = NETBACK_KADDR_BASE + queue.kaddrWindow * NETBACK_KADDR_WINDOW_PAGES * 4096;
+  queue.lastRxTimeNs = ctx.env.hv.sim.clock.now();
+  return queue;
+}
+
+const ringMaps = new GnttabMapBatch(2);
+const ringUnmaps = new GnttabUnmapBatch(2);
+
+/**
+ * xenvif_connect_data + xenvif_map_frontend_data_rings: map the TX and RX ring pages the frontend
+ * granted, attach back rings to them (refusing rings whose producer is already more than a ring
+ * ahead), bind the event channel(s) and their handlers. 0 or -errno; on failure nothing is left.
+ */
+export function xenvifConnectData(queue: XenvifQueue, txRingRef: number, rxRingRef: number, txEvtchn: number, rxEvtchn: number): number {
+  const vif = queue.vif;
+  const { hv, grants, domain } = vif.ctx.env;
+  const vcpu0 = domain.vcpus[0];
+  if (vcpu0 === undefined) return -EINVAL;
+  const machine = hv.machine;
+  ringMaps.clear();
+  ringMaps.add(queue.kaddr(MAX_PENDING_REQS), GNTMAP.host_map, txRingRef, vif.domid);
+  ringMaps.add(queue.kaddr(MAX_PENDING_REQS + 1), GNTMAP.host_map, rxRingRef, vif.domid);
+  grants.mapGrantRef(vcpu0, ringMaps);
+  if (ringMaps.status[0] === GNTST.okay) queue.txRingHandle = ringMaps.handle[0] as number;
+  if (ringMaps.status[1] === GNTST.okay) queue.rxRingHandle = ringMaps.handle[1] as number;
+  if (ringMaps.status[0] !== GNTST.okay || ringMaps.status[1] !== GNTST.okay) {
+    vif.logMessage(`mapping shared-frames ${txRingRef}/${rxRingRef} failed: status ${ringMaps.status[0]}/${ringMaps.status[1]}`);
+    xenvifUnmapFrontendDataRings(queue);
+    return -EINVAL;
+  }
+  const txMfn = Math.floor((ringMaps.devBusAddr[0] as number) / 4096);
+  const rxMfn = Math.floor((ringMaps.devBusAddr[1] as number) / 4096);
+  const txs = SharedRing.overFrames(machine, [txMfn], NETIF_TX_RING);
+  const rxs = SharedRing.overFrames(machine, [rxMfn], NETIF_RX_RING);
+  // BACK_RING_ATTACH at rsp_prod; a producer more than a ring ahead is refused (-EIO).
+  const tx = new BackRing(txs).attach(txs.rspProd);
+  const rx = new BackRing(rxs).attach(rxs.rspProd);
+  if (((txs.reqProd - txs.rspProd) >>> 0) > tx.size || ((rxs.reqProd - rxs.rspProd) >>> 0) > rx.size) {
+    vif.logMessage("ring producer more than a ring ahead at connect");
+    xenvifUnmapFrontendDataRings(queue);
+    return -EIO;
+  }
+  queue.tx = tx;
+  queue.rx = rx;
+  try {
+    queue.txPort = hv.evtchnBindInterdomain(vcpu0, vif.domid, txEvtchn);
+    if (rxEvtchn === txEvtchn) {
+      queue.rxPort = queue.txPort;
+      hv.bindHandler(domain, queue.txPort, () => xenvifInterrupt(queue));
+    } else {
+      hv.bindHandler(domain, queue.txPort, () => xenvifTxInterrupt(queue));
+      queue.rxPort = hv.evtchnBindInterdomain(vcpu0, vif.domid, rxEvtchn);
+      hv.bindHandler(domain, queue.rxPort, () => xenvifRxInterrupt(queue));
+    }
+    if (queue.vcpu.id !== 0) {
+      hv.evtchnBindVcpu(vcpu0, queue.txPort, queue.vcpu.id);
+      if (queue.rxPort !== queue.txPort) hv.evtchnBindVcpu(vcpu0, queue.rxPort, queue.vcpu.id);
+    }
+  } catch (err) {
+    if (!isXenError(err)) throw err;
+    vif.logMessage(`binding event channels ${txEvtchn}/${rxEvtchn} failed: ${err.message}`);
+    xenvifCloseEvtchns(queue);
+    xenvifUnmapFrontendDataRings(queue);
+    return -EINVAL;
+  }
+  queue.rxThreadStopped = false;
+  return 0;
+}
+
+function xenvifCloseEvtchns(queue: XenvifQueue): void {
+  const { hv, domain } = queue.vif.ctx.env;
+  const vcpu0 = domain.vcpus[0];
+  if (vcpu0 === undefined) return;
+  for (const port of queue.rxPort !== queue.txPort ? [queue.txPort, queue.rxPort] : [queue.txPort]) {
+    if (port === 0) continue;
+    try {
+      hv.evtchnClose(vcpu0, port);
+    } catch (err) {
+      if (!isXenError(err)) throw err; // the frontend may have closed its end first
+    }
+  }
+  queue.txPort = 0;
+  queue.rxPort = 0;
+}
+
+/** xenvif_unmap_frontend_data_rings */
+export function xenvifUnmapFrontendDataRings(queue: XenvifQueue): void {
+  const { grants, domain } = queue.vif.ctx.env;
+  const vcpu0 = domain.vcpus[0];
+  ringUnmaps.clear();
+  if (queue.txRingHandle !== NETBACK_INVALID_HANDLE) ringUnmaps.add(queue.kaddr(MAX_PENDING_REQS), queue.txRingHandle);
+  if (queue.rxRingHandle !== NETBACK_INVALID_HANDLE) ringUnmaps.add(queue.kaddr(MAX_PENDING_REQS + 1), queue.rxRingHandle);
+  if (ringUnmaps.count > 0 && vcpu0 !== undefined) grants.unmapGrantRef(vcpu0, ringUnmaps);
+  queue.txRingHandle = NETBACK_INVALID_HANDLE;
+  queue.rxRingHandle = NETBACK_INVALID_HANDLE;
+  queue.tx = null;
+  queue.rx = null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interrupts and NAPI
+
+/** xenvif_tx_interrupt: schedule NAPI if the frontend queued requests. */
+export function xenvifTxInterrupt(queue: XenvifQueue): void {
+  if (queue.tx !== null && queue.tx.unconsumedRequests() !== 0) napiSchedule(queue);
+}
+
+/** xenvif_rx_interrupt: the frontend posted RX buffers: wake the RX kthread. */
+export function xenvifRxInterrupt(queue: XenvifQueue): void {
+  xenvifKickThread(queue);
+}
+
+/** xenvif_interrupt: one event channel for both directions. */
+export function xenvifInterrupt(queue: XenvifQueue): void {
+  xenvifTxInterrupt(queue);
+  xenvifRxInterrupt(queue);
+}
+
+/** napi_schedule: run the queue's poll once on its VCPU (a no-op while one is pending or NAPI is off). */
+export function napiSchedule(queue: XenvifQueue): void {
+  if (queue.napiScheduled || !queue.vif.up) return;
+  queue.napiScheduled = true;
+  const hv = queue.vif.ctx.env.hv;
+  hv.runOn(queue.vcpu, hv.sim.clock.now(), () => {
+    queue.napiScheduled = false;
+    xenvifPoll(queue, XENVIF_NAPI_WEIGHT);
+  });
+}
+
+/**
+ * xenvif_poll: one NAPI poll. A disabled vif pretends there is nothing to do. Below the budget
+ * NAPI completes and re-arms the ring (or reschedules if requests arrived meanwhile); at the
+ * budget it stays scheduled.
+ */
+export function xenvifPoll(queue: XenvifQueue, budget: number): number {
+  if (queue.vif.disabled || !queue.vif.up || queue.tx === null) return 0;
+  const skbs = queue.vif.ctx.env.skbs;
+  skbs.costs = queue.vcpu;
+  skbs.pool.costs = queue.vcpu;
+  const workDone = xenvifTxAction(queue, budget);
+  if (workDone < budget) {
+    // If the queue is rate-limited, the credit timer reschedules it.
+    if (!queue.rateLimited) xenvifNapiScheduleOrEnableEvents(queue);
+  } else napiSchedule(queue);
+  return workDone;
+}
+
+/** xenvif_napi_schedule_or_enable_events: RING_FINAL_CHECK_FOR_REQUESTS, poll again if any. */
+export function xenvifNapiScheduleOrEnableEvents(queue: XenvifQueue): void {
+  if (queue.tx !== null && queue.tx.finalCheckForRequests() !== 0) napiSchedule(queue);
+}
+
+/** xenvif_kick_thread: wake the queue's RX kthread. */
+export function xenvifKickThread(queue: XenvifQueue): void {
+  if (queue.rxThreadScheduled || queue.rxThreadStopped) return;
+  queue.rxThreadScheduled = true;
+  const hv = queue.vif.ctx.env.hv;
+  hv.runOn(queue.vcpu, hv.sim.clock.now(), () => {
+    queue.rxThreadScheduled = false;
+    xenvifKthreadGuestRx(queue, false);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Carrier
+
+/** xenvif_up: enable NAPI and the interrupts. */
+function xenvifUp(vif: Xenvif): void {
+  vif.up = true;
+  for (const q of vif.queues) {
+    xenvifNapiScheduleOrEnableEvents(q);
+    xenvifKickThread(q);
+  }
+}
+
+/** xenvif_carrier_on: the vif is connected; start the queues. */
+export function xenvifCarrierOn(vif: Xenvif): void {
+  vif.connected = true;
+  vif.carrier = true;
+  xenvifUp(vif);
+  for (const q of vif.queues) xenvifWakeQueue(q);
+}
+
+/** xenvif_carrier_off: carrier down and NAPI off (a disabled vif stops here). */
+export function xenvifCarrierOff(vif: Xenvif): void {
+  if (!vif.connected) return;
+  vif.connected = false;
+  vif.carrier = false;
+  vif.up = false;
+}
+
+/** netif_tx_stop_queue */
+export function xenvifStopQueue(queue: XenvifQueue): void {
+  if (queue.txQueueStopped) return;
+  queue.txQueueStopped = true;
+  queue.vif.ctx.options.onQueueStop?.(queue.vif, queue.id);
+}
+
+/** netif_tx_wake_queue */
+export function xenvifWakeQueue(queue: XenvifQueue): void {
+  if (!queue.txQueueStopped) return;
+  queue.txQueueStopped = false;
+  queue.vif.ctx.options.onQueueWake?.(queue.vif, queue.id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transmit towards the guest
+
+const flowBytes = new Uint8Array(12);
+
+/**
+ * xenvif_select_queue with no hash algorithm configured: netdev_pick_tx's flow hash. The model
+ * hashes the IPv4 addresses and ports (bytes 26..37 of the frame) when present.
+ */
+export function xenvifSelectQueue(vif: Xenvif, skb: SkBuff): number {
+  const n = vif.queues.length;
+  if (n <= 1) return 0;
+  if (skb.len < 38 || skb.copyBits(26, flowBytes, 0, 12) !== 0) return 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < 12; i++) h = Math.imul(h ^ (flowBytes[i] as number), 0x01000193) >>> 0;
+  return h % n;
+}
+
+/**
+ * xenvif_start_xmit: queue `skb` for the guest on queue `queueIndex` (or the flow-hashed one) and
+ * wake that queue's RX kthread. Like Linux it always returns NETDEV_TX_OK: an skb that cannot be
+ * queued (vif down or disabled, RX internal queue full) is freed and counted in tx_dropped.
+ * The vif takes ownership of `skb`.
+ */
+export function xenvifStartXmit(vif: Xenvif, skb: SkBuff, queueIndex?: number): number {
+  const n = vif.queues.length;
+  let index = queueIndex ?? xenvifSelectQueue(vif, skb);
+  if (n === 0 || !vif.carrier || vif.disabled) return dropXmit(vif, skb);
+  if (!Number.isInteger(index) || index < 0) index = 0;
+  if (index >= n) index %= n;
+  const queue = vif.queues[index] as XenvifQueue;
+  if (queue.rx === null || queue.rxThreadStopped) return dropXmit(vif, skb);
+  const hv = vif.ctx.env.hv;
+  if (!xenvifRxQueueTail(queue, skb, hv.sim.clock.now() + vif.drainTimeoutNs)) return dropXmit(vif, skb);
+  xenvifKickThread(queue);
+  return NETDEV_TX_OK;
+}
+
+function dropXmit(vif: Xenvif, skb: SkBuff): number {
+  vif.devStats.txDropped++;
+  skb.free();
+  return NETDEV_TX_OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disconnect
+
+/**
+ * xenvif_disconnect_data: carrier off, stop the kthreads and NAPI, close the event channels, drop
+ * what waits on the RX queues, unmap every slot already released, and — once no packet handed to
+ * the stack is still in flight — unmap the rings. Queues with packets in flight finish later
+ * (when the stack frees them), as Linux's dealloc kthread outlives kthread_stop until
+ * inflight_packets reaches zero.
+ */
+export function xenvifDisconnectData(vif: Xenvif): void {
+  xenvifCarrierOff(vif);
+  for (const queue of vif.queues) {
+    queue.rxThreadStopped = true;
+    xenvifCloseEvtchns(queue);
+    xenvifRxQueuePurge(queue);
+    queue.teardownPending = true;
+    vif.dyingQueues.push(queue);
+    xenvifDeallocKthread(queue);
+  }
+  vif.queues = [];
+  vif.ctx.options.onDisconnect?.(vif);
+}
+
+/** The last in-flight packet of a disconnected queue was unmapped: unmap its rings, free its window. */
+export function xenvifQueueTeardownDone(queue: XenvifQueue): void {
+  if (!queue.teardownPending) return;
+  queue.teardownPending = false;
+  xenvifUnmapFrontendDataRings(queue);
+  const vif = queue.vif;
+  if (queue.kaddrWindow >= 0) vif.ctx.freeKaddrWindow(queue.kaddrWindow);
+  queue.kaddrWindow = -1;
+  const i = vif.dyingQueues.indexOf(queue);
+  if (i >= 0) vif.dyingQueues.splice(i, 1);
+  addStats(vif.retiredStats, queue.stats);
+  addModelStats(vif.retiredModelStats, queue.modelStats);
+}
