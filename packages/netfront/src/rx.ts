@@ -1,0 +1,588 @@
+/**
+ * The receive path of xen-netfront (drivers/net/xen-netfront.c): xennet_alloc_rx_buffers posts a
+ * granted page per ring slot (with an skb whose frag 0 is that page), the interrupt schedules
+ * NAPI, xennet_poll turns response chains into skbs — up to RX_COPY_THRESHOLD bytes pulled into
+ * the linear area, the rest left as page frags — and hands them to the stack.
+ *
+ * The frontend does not trust the backend: rsp_prod is checked against the ring, each response is
+ * copied once and validated (status, offset + size within the page) before its page is touched,
+ * extras are type-checked, and chains are bounded. Violations get Linux's reactions: the packet is
+ * dropped and counted (rx_errors), or the device is disabled with a logged alert.
+ */
+import { type Vcpu, XEN_PAGE_SIZE } from "@pvnet/hypervisor";
+import {
+  type NetifExtraInfo,
+  type NetifRxResponse,
+  NETRXF_csum_blank,
+  NETRXF_data_validated,
+  NETRXF_extra_info,
+  NETRXF_more_data,
+  readExtraInfo,
+  readRxResponse,
+  writeRxRequest,
+  XEN_NETIF_EXTRA_FLAG_MORE,
+  XEN_NETIF_EXTRA_TYPE_GSO,
+  XEN_NETIF_EXTRA_TYPE_MAX_WITH_XDP,
+  XEN_NETIF_EXTRA_TYPE_XDP,
+  XEN_NETIF_GSO_TYPE_TCPV4,
+  XEN_NETIF_GSO_TYPE_TCPV6,
+  XEN_NETIF_NR_SLOTS_MIN,
+} from "@pvnet/netif";
+import {
+  CHECKSUM_PARTIAL,
+  CHECKSUM_UNNECESSARY,
+  MAX_SKB_FRAGS,
+  NET_IP_ALIGN,
+  PAGE_SIZE,
+  type Page,
+  type SkBuff,
+  SKB_GSO_DODGY,
+  SKB_GSO_TCPV4,
+  SKB_GSO_TCPV6,
+} from "@pvnet/skb-model";
+import {
+  COST_GRANT_ACCESS,
+  COST_RING_REQUEST,
+  COST_RING_RESPONSE,
+  ETH_HLEN,
+  INVALID_GRANT_REF,
+  NET_RX_RING_SIZE,
+  NET_RX_SLOTS_MIN,
+  NetfrontError,
+  type NetfrontQueue,
+  type NetfrontRxInfo,
+  RX_COPY_THRESHOLD,
+  RX_REFILL_TIMEOUT_NS,
+  type SkbQueue,
+  xennetEndAccessDeferred,
+} from "./common.js";
+
+/** Linux errnos returned by the response walkers (negated). */
+const EINVAL = 22;
+const ENOENT = 2;
+const E2BIG = 7;
+const EBADR = 53;
+const EPROTO = 71;
+
+const ETH_P_IP = 0x0800;
+const ETH_P_IPV6 = 0x86dd;
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+
+function rxidx(idx: number): number {
+  return idx & (NET_RX_RING_SIZE - 1);
+}
+
+/** xennet_get_rx_skb: take the skb posted at ring position `ri`. */
+function getRxSkb(q: NetfrontQueue, ri: number): SkBuff | null {
+  const i = rxidx(ri);
+  const skb = q.rxSkbs[i] ?? null;
+  q.rxSkbs[i] = null;
+  return skb;
+}
+
+/** xennet_get_rx_ref: take the grant posted at ring position `ri`. */
+function getRxRef(q: NetfrontQueue, ri: number): number {
+  const i = rxidx(ri);
+  const ref = q.grantRxRef[i] as number;
+  q.grantRxRef[i] = INVALID_GRANT_REF;
+  return ref;
+}
+
+/** xennet_set_rx_rsp_cons */
+function setRxRspCons(q: NetfrontQueue, val: number): void {
+  const rx = q.rx;
+  if (rx === null) return;
+  rx.rspCons = val;
+  q.rxRspUnconsumed = rx.unconsumedResponses();
+}
+
+/** xennet_alloc_one_rx_buffer: an skb with RX_COPY_THRESHOLD of head room and one page as frag 0. */
+function xennetAllocOneRxBuffer(q: NetfrontQueue): SkBuff | null {
+  const skbs = q.info.env.skbs;
+  const skb = skbs.netdevAllocSkb(RX_COPY_THRESHOLD + NET_IP_ALIGN);
+  if (skb === null) return null;
+  const page = skbs.pool.allocPage();
+  if (page === null) {
+    skb.free();
+    return null;
+  }
+  skb.addRxFrag(0, page, 0, 0, PAGE_SIZE);
+  skb.reserve(NET_IP_ALIGN); // align the IP header
+  return skb;
+}
+
+/** mod_timer(&queue->rx_refill_timer, jiffies + HZ/10): its expiry schedules NAPI. */
+function modRefillTimer(q: NetfrontQueue): void {
+  const gen = ++q.refillTimerGen;
+  const life = q.generation;
+  q.refillTimerArmed = true;
+  q.info.hv.setTimer(q.vcpu, RX_REFILL_TIMEOUT_NS, () => {
+    if (q.generation !== life || q.refillTimerGen !== gen) return;
+    q.refillTimerArmed = false;
+    napiSchedule(q);
+  });
+}
+
+/**
+ * xennet_alloc_rx_buffers: post a buffer in every free RX slot. Fewer than NET_RX_SLOTS_MIN
+ * outstanding (or an allocation failure) arms the refill timer and pushes nothing; otherwise push
+ * and notify when ring.h says so.
+ */
+export function xennetAllocRxBuffers(q: NetfrontQueue, vcpu: Vcpu): void {
+  const np = q.info;
+  const rx = q.rx;
+  if (!np.carrier || rx === null) return;
+  const gnttab = np.env.gnttab;
+  let err = false;
+  while (((rx.reqProdPvt - rx.rspCons) >>> 0) < NET_RX_RING_SIZE) {
+    const skb = xennetAllocOneRxBuffer(q);
+    if (skb === null) {
+      err = true;
+      break;
+    }
+    const reqProd = rx.reqProdPvt;
+    const id = rxidx(reqProd);
+    // Invariant: a free ring position has no posted buffer (BUG_ON(queue->rx_skbs[id])).
+    if (q.rxSkbs[id] !== null) throw new NetfrontError("BUG", `rx slot ${id} still holds a buffer`);
+    q.rxSkbs[id] = skb;
+    const ref = gnttab.claimGrantReference(q.grefRxHead);
+    if (ref < 0) throw new NetfrontError("BUG", "rx grant references exhausted");
+    q.grantRxRef[id] = ref;
+    const page = skb.shinfo.frags[0]?.page as Page;
+    gnttab.grantForeignAccessRef(ref, np.otherendId, page.gfns[0] as number, false);
+    vcpu.charge(COST_GRANT_ACCESS);
+    const req = q.rxReq;
+    req.id = id;
+    req.gref = ref;
+    rx.writeRequest(rx.produceRequest(), writeRxRequest, req);
+    vcpu.charge(COST_RING_REQUEST);
+    q.stats.rxRequests++;
+  }
+  if (((rx.reqProdPvt - rx.rspCons) >>> 0) < NET_RX_SLOTS_MIN || err) {
+    q.stats.rxRefillShort++;
+    modRefillTimer(q);
+    return;
+  }
+  q.stats.rxPushes++;
+  if (rx.pushRequestsAndCheckNotify()) {
+    q.stats.rxNotifies++;
+    np.hv.evtchnSend(vcpu, q.rxEvtchn);
+  }
+}
+
+/**
+ * xennet_move_rx_slot: re-post a buffer whose slot carried no data (an extra, an error) at the
+ * producer position. Linux lets req_prod_pvt run one past rsp_cons + RING_SIZE here until
+ * rsp_cons catches up in the same call, so the index moves without the ring's full check.
+ */
+function xennetMoveRxSlot(q: NetfrontQueue, skb: SkBuff | null, ref: number): void {
+  const rx = q.rx;
+  if (rx === null || skb === null || ref === INVALID_GRANT_REF) return;
+  const reqProd = rx.reqProdPvt;
+  const nw = rxidx(reqProd);
+  // Invariant: the target position was emptied by the walk that consumed it.
+  if (q.rxSkbs[nw] !== null) throw new NetfrontError("BUG", `rx slot ${nw} still holds a buffer`);
+  q.rxSkbs[nw] = skb;
+  q.grantRxRef[nw] = ref;
+  const req = q.rxReq;
+  req.id = nw;
+  req.gref = ref;
+  rx.writeRequest(reqProd, writeRxRequest, req);
+  rx.reqProdPvt = reqProd + 1;
+}
+
+function copyExtra(to: NetifExtraInfo, from: NetifExtraInfo): void {
+  to.type = from.type;
+  to.flags = from.flags;
+  to.gsoSize = from.gsoSize;
+  to.gsoType = from.gsoType;
+  to.gsoFeatures = from.gsoFeatures;
+  to.mcastAddr.set(from.mcastAddr);
+  to.hashType = from.hashType;
+  to.hashAlgorithm = from.hashAlgorithm;
+  to.hashValue = from.hashValue;
+  to.xdpHeadroom = from.xdpHeadroom;
+}
+
+/**
+ * xennet_get_extras: the extra-info slots after the first response (the last of each type wins);
+ * each slot's buffer is re-posted. 0, -EBADR (chain runs past rsp_prod) or -EINVAL (bad type).
+ */
+function xennetGetExtras(q: NetfrontQueue, extras: NetifExtraInfo[], rp: number, vcpu: Vcpu): number {
+  const np = q.info;
+  const rx = q.rx;
+  if (rx === null) return -EINVAL;
+  const extra = q.rxExtra;
+  let cons = rx.rspCons;
+  let err = 0;
+  do {
+    if (((cons + 1) >>> 0) === rp) {
+      np.alert(q, "Missing extra info");
+      err = -EBADR;
+      break;
+    }
+    cons = (cons + 1) >>> 0;
+    rx.sring.readSlot(cons, readExtraInfo, extra); // RING_COPY_RESPONSE
+    vcpu.charge(COST_RING_RESPONSE);
+    if (extra.type === 0 || extra.type >= XEN_NETIF_EXTRA_TYPE_MAX_WITH_XDP) {
+      np.alert(q, `Invalid extra type: ${extra.type}`);
+      err = -EINVAL;
+    } else copyExtra(extras[extra.type - 1] as NetifExtraInfo, extra);
+    const skb = getRxSkb(q, cons);
+    const ref = getRxRef(q, cons);
+    xennetMoveRxSlot(q, skb, ref);
+  } while ((extra.flags & XEN_NETIF_EXTRA_FLAG_MORE) !== 0);
+  setRxRspCons(q, cons);
+  return err;
+}
+
+/**
+ * xennet_get_responses: walk the response chain of one packet, validating every response before
+ * its page is used; good slots' skbs go to `list` with their grants ended. Returns 0 or a
+ * negative errno (the packet is then dropped, rsp_cons moved past it). A grant the backend still
+ * holds disables the device.
+ */
+function xennetGetResponses(q: NetfrontQueue, rinfo: NetfrontRxInfo, rp: number, list: SkbQueue, vcpu: Vcpu): number {
+  const np = q.info;
+  const rx0 = q.rx;
+  if (rx0 === null) return -EINVAL;
+  const gnttab = np.env.gnttab;
+  let rx: NetifRxResponse = rinfo.rx;
+  const max = XEN_NETIF_NR_SLOTS_MIN + (rx.status <= RX_COPY_THRESHOLD ? 1 : 0);
+  let cons = rx0.rspCons;
+  let skb = getRxSkb(q, cons);
+  let ref = getRxRef(q, cons);
+  let slots = 1;
+  let err = 0;
+
+  if ((rx.flags & NETRXF_extra_info) !== 0) {
+    err = xennetGetExtras(q, rinfo.extras, rp, vcpu);
+    if (err === 0) {
+      const xdp = rinfo.extras[XEN_NETIF_EXTRA_TYPE_XDP - 1] as NetifExtraInfo;
+      if (xdp.type !== 0) rx.offset = xdp.xdpHeadroom;
+    }
+    cons = rx0.rspCons;
+  }
+
+  for (;;) {
+    if (ref === INVALID_GRANT_REF) {
+      np.alert(q, `Bad rx response id ${rx.id}`);
+      err = -EINVAL;
+    } else if (rx.status < 0 || rx.offset + rx.status > XEN_PAGE_SIZE) {
+      np.alert(q, `rx->offset: ${rx.offset}, size: ${rx.status}`);
+      xennetMoveRxSlot(q, skb, ref);
+      err = -EINVAL;
+    } else {
+      vcpu.charge(COST_GRANT_ACCESS);
+      if (!gnttab.endForeignAccessRef(ref)) {
+        np.setBroken(q, "Grant still in use by backend domain");
+        // Linux leaks the buffer here; the model defers the grant (keeping its page) and frees
+        // what this packet took, so a later teardown leaves nothing behind.
+        const page = skb?.shinfo.frags[0]?.page ?? null;
+        xennetEndAccessDeferred(np, ref, page, vcpu);
+        skb?.free();
+        list.purge();
+        return -EINVAL;
+      }
+      gnttab.releaseGrantReference(q.grefRxHead, ref);
+      if (skb !== null) list.push(skb);
+    }
+    // next:
+    if ((rx.flags & NETRXF_more_data) === 0) break;
+    if (((cons + slots) >>> 0) === rp) {
+      np.alert(q, "Need more slots");
+      err = -ENOENT;
+      break;
+    }
+    // RING_COPY_RESPONSE once into the packet's own copy: fill_frags uses it, not the ring.
+    rx = q.rxRsps[slots] as NetifRxResponse;
+    rx0.sring.readSlot((cons + slots) >>> 0, readRxResponse, rx);
+    vcpu.charge(COST_RING_RESPONSE);
+    skb = getRxSkb(q, (cons + slots) >>> 0);
+    ref = getRxRef(q, (cons + slots) >>> 0);
+    slots++;
+  }
+
+  if (slots > max) {
+    np.alert(q, "Too many slots");
+    err = -E2BIG;
+  }
+  if (err !== 0) setRxRspCons(q, (cons + slots) >>> 0);
+  return err;
+}
+
+/** xennet_set_skb_gso */
+function xennetSetSkbGso(skb: SkBuff, gso: NetifExtraInfo): number {
+  if (gso.gsoSize === 0) return -EINVAL; // "GSO size must not be zero"
+  if (gso.gsoType !== XEN_NETIF_GSO_TYPE_TCPV4 && gso.gsoType !== XEN_NETIF_GSO_TYPE_TCPV6) return -EINVAL;
+  const sh = skb.shinfo;
+  sh.gsoSize = gso.gsoSize;
+  sh.gsoType = (gso.gsoType === XEN_NETIF_GSO_TYPE_TCPV4 ? SKB_GSO_TCPV4 : SKB_GSO_TCPV6) | SKB_GSO_DODGY;
+  sh.gsoSegs = 0; // header must be checked, gso_segs computed by the stack
+  return 0;
+}
+
+/**
+ * xennet_fill_frags: attach the pages of the chain's later slots as frags of `skb` (their skbs are
+ * freed), pulling the headers in when MAX_SKB_FRAGS is reached. Uses the responses validated by
+ * xennet_get_responses. 0 or -ENOENT (too many frags; rsp_cons moved past the packet).
+ */
+function xennetFillFrags(q: NetfrontQueue, skb: SkBuff, list: SkbQueue, pullTo: number): number {
+  const rx = q.rx;
+  if (rx === null) return -ENOENT;
+  let cons = rx.rspCons;
+  let k = 1;
+  for (let nskb = list.shift(); nskb !== null; nskb = list.shift()) {
+    const r = q.rxRsps[k++] as NetifRxResponse;
+    cons = (cons + 1) >>> 0;
+    const nfrag = nskb.shinfo.frags[0];
+    const sh = skb.shinfo;
+    if (sh.nrFrags === MAX_SKB_FRAGS) {
+      // Invariant: pull_to >= headlen (BUG_ON in Linux).
+      if (pullTo < skb.headlen) throw new NetfrontError("BUG", "pull_to below headlen");
+      skb.pskbPullTail(pullTo - skb.headlen);
+    }
+    if (sh.nrFrags >= MAX_SKB_FRAGS) {
+      setRxRspCons(q, (cons + 1 + list.length) >>> 0);
+      nskb.free();
+      return -ENOENT;
+    }
+    skb.addRxFrag(sh.nrFrags, nfrag?.page as Page, r.offset, r.status, PAGE_SIZE);
+    // The page now belongs to skb: nskb gives up its frag without a put.
+    const ns = nskb.shinfo;
+    ns.nrFrags = 0;
+    if (nfrag !== undefined) nfrag.page = null;
+    nskb.free();
+  }
+  setRxRspCons(q, cons);
+  return 0;
+}
+
+// Scratch for header parsing (no allocation per packet).
+const hdr = new Uint8Array(64);
+const hdrView = new DataView(hdr.buffer);
+const csumBytes = new Uint8Array(2);
+
+/** eth_type_trans's protocol (the model leaves skb->data at the Ethernet header). */
+function ethTypeTrans(skb: SkBuff): number {
+  if (skb.len < ETH_HLEN || skb.copyBits(12, hdr, 0, 2) !== 0) return 0;
+  return hdrView.getUint16(0);
+}
+
+function fold(sum: number): number {
+  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+  return sum;
+}
+
+/**
+ * skb_checksum_setup (net/core/skbuff.c) for the frame at skb->data: locate the TCP/UDP header of
+ * an IPv4 or IPv6 packet, set csum_start/csum_offset (skb_partial_csum_set) and, if `recalculate`,
+ * write the pseudo-header checksum (~csum_tcpudp_magic / ~csum_ipv6_magic). 0 or -EPROTO.
+ */
+export function skbChecksumSetup(skb: SkBuff, recalculate: boolean): number {
+  let off: number;
+  let proto: number;
+  let pseudo = 0;
+  if (skb.protocol === ETH_P_IP) {
+    if (!skb.pskbMayPull(ETH_HLEN + 20) || skb.copyBits(ETH_HLEN, hdr, 0, 20) !== 0) return -EPROTO;
+    const ihl = (hdr[0] as number) & 0x0f;
+    if (ihl < 5 || (hdrView.getUint16(6) & 0x3fff) !== 0) return -EPROTO; // options ok, fragments not
+    proto = hdr[9] as number;
+    off = ETH_HLEN + ihl * 4;
+    for (let i = 12; i < 20; i += 2) pseudo += hdrView.getUint16(i);
+  } else if (skb.protocol === ETH_P_IPV6) {
+    if (!skb.pskbMayPull(ETH_HLEN + 40) || skb.copyBits(ETH_HLEN, hdr, 0, 40) !== 0) return -EPROTO;
+    proto = hdr[6] as number; // extension headers are not walked
+    off = ETH_HLEN + 40;
+    for (let i = 8; i < 40; i += 2) pseudo += hdrView.getUint16(i);
+  } else return -EPROTO;
+  let csumOff: number;
+  let l4len: number;
+  if (proto === IPPROTO_TCP) {
+    csumOff = 16;
+    l4len = 20;
+  } else if (proto === IPPROTO_UDP) {
+    csumOff = 6;
+    l4len = 8;
+  } else return -EPROTO;
+  if (!skb.pskbMayPull(off + l4len)) return -EPROTO;
+  if (!skb.partialCsumSet(off, csumOff)) return -EPROTO;
+  if (recalculate) {
+    const sum = fold(pseudo + proto + (skb.len - off));
+    csumBytes[0] = sum >>> 8;
+    csumBytes[1] = sum & 0xff;
+    if (skb.storeBits(off + csumOff, csumBytes, 0, 2) !== 0) return -EPROTO;
+  }
+  return 0;
+}
+
+/** checksum_setup: GSO packets must be CHECKSUM_PARTIAL (fixed up and counted). 0 or -EPROTO. */
+function checksumSetup(q: NetfrontQueue, skb: SkBuff): number {
+  let recalc = false;
+  if (skb.ipSummed !== CHECKSUM_PARTIAL && skb.isGso) {
+    q.stats.rxGsoChecksumFixup++;
+    skb.ipSummed = CHECKSUM_PARTIAL;
+    recalc = true;
+  }
+  if (skb.ipSummed !== CHECKSUM_PARTIAL) return 0;
+  return skbChecksumSetup(skb, recalc);
+}
+
+/** handle_incoming_queue: pull headers, set the protocol, checksum setup, napi_gro_receive. */
+function handleIncomingQueue(q: NetfrontQueue): number {
+  const np = q.info;
+  let dropped = 0;
+  let i = 0;
+  for (let skb = q.rxq.shift(); skb !== null; skb = q.rxq.shift()) {
+    const pullTo = q.pullTo[i++] as number;
+    if (pullTo > skb.headlen) skb.pskbPullTail(pullTo - skb.headlen);
+    skb.protocol = ethTypeTrans(skb);
+    if (checksumSetup(q, skb) !== 0) {
+      skb.free();
+      dropped++;
+      q.stats.rxErrors++;
+      continue;
+    }
+    q.stats.rxPackets++;
+    q.stats.rxBytes += skb.len;
+    np.options.onReceive(skb, q.id);
+  }
+  return dropped;
+}
+
+/**
+ * xennet_poll: consume up to `budget` packets. Returns the work done; below the budget NAPI
+ * completes and re-arms (RING_FINAL_CHECK_FOR_RESPONSES), at the budget it is polled again.
+ */
+export function xennetPoll(q: NetfrontQueue, budget: number, vcpu: Vcpu): number {
+  const np = q.info;
+  const rx = q.rx;
+  q.stats.napiPolls++;
+  if (!q.live || rx === null || np.broken) return 0;
+  const rp = rx.sring.rspProd;
+  // RING_RESPONSE_PROD_OVERFLOW; also no response may cover a slot that was never posted.
+  if (rx.responseProdOverflow(rp) || (rp - rx.rspCons) >>> 0 > (rx.reqProdPvt - rx.rspCons) >>> 0) {
+    np.setBroken(q, `Illegal number of responses ${(rp - rx.rspCons) >>> 0}`);
+    return 0;
+  }
+  const rinfo = q.rinfo;
+  const tmpq = q.tmpq;
+  const errq = q.errq;
+  let i = rx.rspCons;
+  let workDone = 0;
+  let nPull = 0;
+  while (i !== rp && workDone < budget) {
+    rx.sring.readSlot(i, readRxResponse, rinfo.rx); // RING_COPY_RESPONSE
+    vcpu.charge(COST_RING_RESPONSE);
+    for (const e of rinfo.extras) e.type = 0;
+    let failed = xennetGetResponses(q, rinfo, rp, tmpq, vcpu) !== 0;
+    if (failed && np.broken) {
+      // Linux returns with the lists as they are; the model frees them (nothing may leak).
+      tmpq.purge();
+      errq.purge();
+      q.rxq.purge();
+      return 0;
+    }
+    let skb: SkBuff | null = null;
+    if (!failed) {
+      skb = tmpq.shift() as SkBuff;
+      const gso = rinfo.extras[XEN_NETIF_EXTRA_TYPE_GSO - 1] as NetifExtraInfo;
+      if (gso.type !== 0 && xennetSetSkbGso(skb, gso) !== 0) {
+        np.alert(q, "Bad GSO extra info");
+        tmpq.unshift(skb);
+        skb = null;
+        setRxRspCons(q, (rx.rspCons + tmpq.length) >>> 0);
+        failed = true;
+      }
+    }
+    if (!failed && skb !== null) {
+      const status = rinfo.rx.status;
+      const pullTo = Math.min(status, RX_COPY_THRESHOLD);
+      const f0 = skb.shinfo.frags[0];
+      if (f0 !== undefined) {
+        f0.offset = rinfo.rx.offset;
+        f0.size = status;
+      }
+      skb.dataLen = status;
+      skb.len += status;
+      if (xennetFillFrags(q, skb, tmpq, pullTo) !== 0) {
+        errq.push(skb); // Linux leaks it here; the model frees it with the error queue
+        failed = true;
+      } else {
+        if ((rinfo.rx.flags & NETRXF_csum_blank) !== 0) skb.ipSummed = CHECKSUM_PARTIAL;
+        else if ((rinfo.rx.flags & NETRXF_data_validated) !== 0) skb.ipSummed = CHECKSUM_UNNECESSARY;
+        q.rxq.push(skb);
+        q.pullTo[nPull++] = pullTo;
+        i = (rx.rspCons + 1) >>> 0;
+        setRxRspCons(q, i);
+        workDone++;
+        continue;
+      }
+    }
+    // err:
+    for (let s = tmpq.shift(); s !== null; s = tmpq.shift()) errq.push(s);
+    q.stats.rxErrors++;
+    i = rx.rspCons;
+  }
+  errq.purge();
+  workDone -= handleIncomingQueue(q);
+  xennetAllocRxBuffers(q, vcpu);
+  if (workDone < budget) {
+    q.napiScheduled = false; // napi_complete_done
+    if (q.live && rx.finalCheckForResponses() !== 0) napiSchedule(q);
+  }
+  return workDone;
+}
+
+/** napi_schedule: run xennet_poll on the queue's VCPU (once while scheduled). */
+export function napiSchedule(q: NetfrontQueue): void {
+  if (q.napiScheduled || !q.live) return;
+  q.napiScheduled = true;
+  const life = q.generation;
+  q.info.hv.runOn(q.vcpu, q.vcpu.actor.nowNs, (v) => napiRun(q, life, v));
+}
+
+function napiRun(q: NetfrontQueue, life: number, vcpu: Vcpu): void {
+  if (q.generation !== life || !q.live) return;
+  const budget = q.info.napiBudget;
+  const work = xennetPoll(q, budget, vcpu);
+  // At the budget NAPI stays scheduled and polls again (after other work on this VCPU).
+  if (work >= budget && q.generation === life && q.live && !q.info.broken) {
+    q.info.hv.runOn(q.vcpu, vcpu.actor.nowNs, (v) => napiRun(q, life, v));
+  }
+}
+
+/**
+ * xennet_handle_rx: the RX half of the interrupt. A producer index that goes backwards disables
+ * the device; new responses schedule NAPI. False when the device is broken.
+ */
+export function xennetHandleRx(q: NetfrontQueue): boolean {
+  const np = q.info;
+  const rx = q.rx;
+  if (np.broken || rx === null) return false;
+  const workQueued = rx.unconsumedResponses();
+  if (workQueued > q.rxRspUnconsumed) q.rxRspUnconsumed = workQueued;
+  else if (workQueued < q.rxRspUnconsumed) {
+    np.setBroken(q, "RX producer index going backwards");
+    return false;
+  }
+  if (np.carrier && workQueued !== 0) napiSchedule(q);
+  return true;
+}
+
+/**
+ * xennet_release_rx_bufs: at disconnect, end access to every posted buffer (deferred while the
+ * backend still uses it) and free the skbs with their pages.
+ */
+export function xennetReleaseRxBufs(q: NetfrontQueue, vcpu: Vcpu): void {
+  for (let id = 0; id < NET_RX_RING_SIZE; id++) {
+    const skb = q.rxSkbs[id];
+    if (skb === null || skb === undefined) continue;
+    q.rxSkbs[id] = null;
+    const ref = q.grantRxRef[id] as number;
+    q.grantRxRef[id] = INVALID_GRANT_REF;
+    if (ref !== INVALID_GRANT_REF) xennetEndAccessDeferred(q.info, ref, skb.shinfo.frags[0]?.page ?? null, vcpu);
+    skb.free();
+  }
+}
