@@ -67,7 +67,9 @@ export class Simulation {
    * actor's local clock in `actor.nowNs` and charges its work there.
    */
   runOn(actor: Actor, timeNs: number, fn: (actor: Actor) => void): EventHandle {
-    return this.scheduler.at(Math.max(timeNs, this.clock.now()), () => {
+    // Per-unit costs make an actor's local time fractional; the clock holds integer ns, so the
+    // event is due at the next whole nanosecond.
+    return this.scheduler.at(Math.max(Math.ceil(timeNs), this.clock.now()), () => {
       actor.begin(this.clock.now());
       fn(actor);
     });

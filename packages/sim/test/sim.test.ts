@@ -59,6 +59,18 @@ describe("Simulation", () => {
     });
     expect(() => a.charge("unknown")).toThrow(/no cost for 'unknown'/);
   });
+
+  test("work at a fractional local time is scheduled at the next whole nanosecond", () => {
+    const sim = new Simulation({ seed: 1, profile: { name: "frac", costs: { copy: { fixedNs: 0, perUnitNs: 0.08 } } } });
+    const a = sim.actor("a");
+    const seen: number[] = [];
+    sim.runOn(a, 0, (self) => {
+      self.charge("copy", 1001); // 80.08 ns
+      sim.runOn(self, self.nowNs, () => seen.push(sim.clock.now()));
+    });
+    sim.run();
+    expect(seen).toEqual([81]);
+  });
 });
 
 describe("Trace", () => {
