@@ -27,6 +27,7 @@ import {
 } from "@pvnet/xenstore";
 import {
   type ForeignPage,
+  NETBACK_INVALID_HANDLE,
   NETBACK_KADDR_BASE,
   NETBACK_KADDR_WINDOW_PAGES,
   type NetbackConfig,
@@ -61,6 +62,8 @@ export interface NetbackOutstanding {
   readonly maps: number;
   readonly handles: number;
   readonly pins: number;
+  /** TX slots mapped right now (pending slots holding a grant mapping), over every vif. */
+  readonly slotMappings: number;
   /** Packets handed to the Dom0 stack and not yet freed, over every vif. */
   readonly inflightPackets: number;
   /** Queues disconnected but waiting for those packets. */
@@ -148,14 +151,19 @@ export class Netback implements NetbackContext {
     const g = this.env.grants.outstanding(this.env.domain);
     let inflight = 0;
     let dying = 0;
+    let slots = 0;
     for (const be of this.backends.values()) {
       const vif = be.vif;
       if (vif === null) continue;
-      for (const q of vif.queues) inflight += q.inflightPackets;
-      for (const q of vif.dyingQueues) inflight += q.inflightPackets;
+      for (const list of [vif.queues, vif.dyingQueues]) {
+        for (const q of list) {
+          inflight += q.inflightPackets;
+          for (let i = 0; i < q.grantTxHandle.length; i++) if (q.grantTxHandle[i] !== NETBACK_INVALID_HANDLE) slots++;
+        }
+      }
       dying += vif.dyingQueues.length;
     }
-    return { maps: g.maps, handles: g.handles, pins: g.pins, inflightPackets: inflight, dyingQueues: dying };
+    return { maps: g.maps, handles: g.handles, pins: g.pins, slotMappings: slots, inflightPackets: inflight, dyingQueues: dying };
   }
 
   /** Stop watching and remove every device (netback_remove), as unloading the driver does. */
