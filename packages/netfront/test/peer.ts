@@ -314,7 +314,9 @@ export class TestBackend {
       if (r.id === -1) back.writeResponse(idx, writeExtraInfo, { ...newExtraInfo(), type: XEN_NETIF_EXTRA_TYPE_GSO, gsoSize: r.offset, gsoType: r.flags });
       else back.writeResponse(idx, writeRxResponse, r);
     }
-    if (back.pushResponsesAndCheckNotify() && opts.notify !== false) this.hv.evtchnSend(this.vcpu, q.rxPort);
+    // notify: undefined = as ring.h says; true = always; false = never.
+    const needed = back.pushResponsesAndCheckNotify();
+    if (opts.notify === true || (opts.notify === undefined && needed)) this.hv.evtchnSend(this.vcpu, q.rxPort);
     return true;
   }
 
