@@ -65,9 +65,10 @@ export const XENVIF_RX_QUEUE_BYTES = (256 / 2) * 4096;
 /**
  * Skbs a queue's RX internal queue may hold, whatever their size. Linux bounds the queue in bytes
  * only (and the sk_buff slab bounds the rest); the model keeps its queue in a fixed ring, so it
- * bounds the count too: a full ring of one-slot packets.
+ * bounds the count too, high enough (512-byte average) that the byte limit decides for MTU-sized
+ * traffic.
  */
-export const XENVIF_RX_QUEUE_MAX_SKBS = 256;
+export const XENVIF_RX_QUEUE_MAX_SKBS = 1024;
 /** ETH_HLEN: a TX packet whose first slot is shorter than an Ethernet header is dropped. */
 export const ETH_HLEN = 14;
 /** XEN_NETBK_MCAST_MAX: multicast addresses a frontend may register. */
