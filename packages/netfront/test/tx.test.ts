@@ -13,6 +13,7 @@ import {
   CHECKSUM_PARTIAL,
   CHECKSUM_UNNECESSARY,
   type Page,
+  putPage,
   SEED5_WORST_CASE,
   SEED5_WORST_CASE_SLOTS,
   type SkBuff,
@@ -180,7 +181,7 @@ describe("xennet_start_xmit: slot chains", () => {
     const hog: Page[] = [];
     for (let p = w.pool.allocPage(); p !== null; p = w.pool.allocPage()) hog.push(p);
     expect(w.fe.startXmit(skb)).toBe(NETDEV_TX_OK);
-    for (const p of hog) p.pool?.freePages((p.refcount--, p));
+    for (const p of hog) putPage(p);
     w.run();
     expect(w.be.packets).toHaveLength(0);
     expect(w.fe.stats()).toMatchObject({ txDropped: 2, txDropTooBig: 1, txDropNoMem: 1, txPackets: 0 });

@@ -58,7 +58,7 @@ export function makeWorld(opts: WorldOptions = {}): World {
   const store = new XenStore();
   const toolstack = store.connect(0);
   libxlDomainMake(toolstack, domU.domid, "domU");
-  const trusted = opts.trusted === false ? { trusted: "0" } : {};
+  const trusted: Record<string, string> = opts.trusted === false ? { trusted: "0" } : {};
   libxlDeviceGenericAdd(toolstack, {
     devicetype: "vif",
     frontendDomid: domU.domid,
