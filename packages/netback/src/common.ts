@@ -507,7 +507,7 @@ export class Xenvif {
    * ethtool -S of the vif: Linux's xenvif_stats[] names summed over queues, the net_device stats
    * netback counts, and the model's own counters (prefixed `model_`).
    */
-  counters(): Record<string, number> {
+  counters(): XenvifCounters {
     const s = newXenvifStats();
     const m = newXenvifModelStats();
     addStats(s, this.retiredStats);
@@ -547,6 +547,30 @@ export class Xenvif {
     if (this.log.length >= VIF_LOG_MAX) this.log.shift();
     this.log.push(`${this.name}: ${message}`);
   }
+}
+
+/** What `Xenvif.counters()` returns: ethtool -S names, net_device stats, model counters. */
+export interface XenvifCounters {
+  readonly rx_gso_checksum_fixup: number;
+  readonly tx_zerocopy_sent: number;
+  readonly tx_zerocopy_success: number;
+  readonly tx_zerocopy_fail: number;
+  readonly tx_frag_overflow: number;
+  readonly rx_packets: number;
+  readonly rx_bytes: number;
+  readonly tx_packets: number;
+  readonly tx_bytes: number;
+  readonly tx_dropped: number;
+  readonly rx_dropped: number;
+  readonly rx_errors: number;
+  readonly model_tx_errors: number;
+  readonly model_tx_header_multi_slot: number;
+  readonly model_tx_pull_tail: number;
+  readonly model_tx_copy_ops: number;
+  readonly model_tx_map_ops: number;
+  readonly model_rx_copy_ops: number;
+  readonly model_rx_copy_errors: number;
+  readonly model_rx_drain_dropped: number;
 }
 
 export function addStats(into: XenvifStats, from: XenvifStats): void {

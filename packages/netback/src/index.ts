@@ -44,6 +44,7 @@ export {
   XENVIF_RX_QUEUE_BYTES,
   XENVIF_RX_QUEUE_MAX_SKBS,
   Xenvif,
+  type XenvifCounters,
   type XenvifModelStats,
   XenvifQueue,
   type XenvifStats,
