@@ -249,3 +249,21 @@ describe("RX: a backend is not trusted", () => {
     expect(CHECKSUM_NONE).toBe(0);
   });
 });
+
+describe("RX: MAX_SKB_FRAGS", () => {
+  it("an 18-slot chain fits only when pulling the first slot frees its frag (xennet_fill_frags)", () => {
+    const w = makeWorld();
+    w.run();
+    const small = new Uint8Array(18 * 200).map((_, i) => i & 0xff);
+    w.be.sendRx(small, { chunk: 200 }); // first slot 200 <= 256: pulled whole, its frag freed
+    const big = new Uint8Array(18 * 300).map((_, i) => (i * 3) & 0xff);
+    w.be.sendRx(big, { chunk: 300 }); // first slot 300: 256 pulled, 17 frags stay: dropped
+    w.run();
+    expect(w.received).toHaveLength(1);
+    expect(w.received[0]?.toBytes()).toEqual(small);
+    expect(w.received[0]?.shinfo.nrFrags).toBe(17);
+    expect(w.fe.stats().rxErrors).toBe(1);
+    expect(w.fe.outstanding().rxPosted).toBe(NET_RX_RING_SIZE);
+    freeReceived(w);
+  });
+});
