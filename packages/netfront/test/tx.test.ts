@@ -210,6 +210,26 @@ describe("xennet_start_xmit: slot chains", () => {
   });
 });
 
+describe("xennet_start_xmit: the first request holds the Ethernet header", () => {
+  it("bounces a packet whose data starts fewer than ETH_HLEN bytes before a page end", () => {
+    const w = makeWorld();
+    w.run();
+    // Data 6 bytes before the end of its page: the first request could not hold ETH_HLEN.
+    const skb = compose(w, { linearLen: 200, linearOffset: 4090 }, frame(200));
+    const bytes = skb.toBytes();
+    expect(w.fe.startXmit(skb)).toBe(NETDEV_TX_OK);
+    w.run();
+    expect(w.be.packets[0]?.data).toEqual(bytes);
+    expect(w.fe.stats()).toMatchObject({ txBounced: 1, txDropped: 0 });
+    // A packet with enough of its first page is sent from its own pages.
+    const ok = compose(w, { linearLen: 200, linearOffset: 4082 }, frame(200));
+    w.fe.startXmit(ok);
+    w.run();
+    expect(w.fe.stats().txBounced).toBe(1);
+    expect(w.be.packets[1]?.requests.map((r) => r.offset)).toEqual([4082, 0]);
+  });
+});
+
 describe("xennet_start_xmit: notification and flow control", () => {
   it("notifies only when the backend asked (req_event), not on every push", () => {
     const w = makeWorld();
