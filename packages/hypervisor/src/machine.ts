@@ -201,6 +201,14 @@ export class Machine {
     return this.validMfn(mfn) ? (this.refs[mfn] as number) : 0;
   }
 
+  /**
+   * A summary instead of the bytes: test runners and loggers that serialise an object graph
+   * reaching the machine (an skb, a ring, a mapping) must not print gigabytes of memory.
+   */
+  toJSON(): { nrFrames: number; freeFrames: number } {
+    return { nrFrames: this.nrFrames, freeFrames: this.freeCount };
+  }
+
   ownerOf(mfn: number): number {
     return this.validMfn(mfn) ? (this.owners[mfn] as number) : DOMID_INVALID;
   }

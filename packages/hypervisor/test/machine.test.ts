@@ -25,6 +25,11 @@ describe("Machine", () => {
     expect(() => m.frameOffset(0)).toThrow();
   });
 
+  test("serialises as a summary, not as its bytes", () => {
+    const m = new Machine(4096);
+    expect(JSON.stringify({ m })).toBe(`{"m":{"nrFrames":4096,"freeFrames":4095}}`);
+  });
+
   test("copy is memmove across frame boundaries; fill sets bytes", () => {
     const m = new Machine(4);
     const P = XEN_PAGE_SIZE;

@@ -506,7 +506,10 @@ export class SkBuff {
     let list = sh.fragList;
     let insp: SkBuff | null = null;
     let clone: SkBuff | null = null;
-    while (eat > 0 && list !== null) {
+    // A do-while, as in Linux: even with nothing left to eat the head member is examined, so a
+    // zero-byte pull keeps the list (a while loop would free every member).
+    do {
+      if (list === null) throw new SkbError("BUG", "frag_list holds fewer bytes than the pull needs");
       if (list.len <= eat) {
         eat -= list.len;
         list = list.next;
@@ -527,7 +530,7 @@ export class SkBuff {
         }
         break;
       }
-    }
+    } while (eat > 0);
     // Free the pulled-out members (consume_skb; a shared member keeps its links for its other
     // holders), then put the clone, if any, at the head of the list.
     for (let l = sh.fragList; l !== insp && l !== null; l = sh.fragList) {

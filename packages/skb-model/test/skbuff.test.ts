@@ -252,6 +252,22 @@ describe("__pskb_pull_tail", () => {
     return { skb, payload };
   }
 
+  test("a zero-byte pull of an skb whose data is all in its frag_list keeps the list (Linux's do-while)", () => {
+    // Found by the property test (fast-check seed -1988018258): the model used a while loop and
+    // freed every frag_list member when there was nothing to eat.
+    const env = makeEnv();
+    const c = new SkbComposer(env.alloc);
+    const skb = c.compose({ linearLen: 0, linearOffset: 0, frags: [], fragList: [{ linearLen: 1, linearOffset: 0, frags: [] }] }, new Uint8Array([0x55]))!;
+    expect(skb.pskbPullTail(0)).toBe(true);
+    expect(skb.shinfo.fragList?.len).toBe(1);
+    expect([...skb.toBytes()]).toEqual([0x55]);
+    expect(skb.pskbPullTail(1)).toBe(true);
+    expect(skb.shinfo.fragList).toBeNull();
+    expect([...skb.toBytes()]).toEqual([0x55]);
+    skb.free();
+    expect(leakCheck(env)).toEqual({ pagesInUse: 0, liveSkbs: 0 });
+  });
+
   test("pulls whole frags (released) and part of the next (offset/size moved), in the tailroom", () => {
     const env = makeEnv();
     const { skb, payload } = withFrags(env, 20, [100, 200, 300]);
