@@ -3,12 +3,12 @@ import { fileURLToPath } from "node:url";
 import { REPO_ROOT } from "@pvnet/testkit";
 import { describe, expect, test } from "vitest";
 
-const cli = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
-const tsx = `${REPO_ROOT}/node_modules/tsx/dist/cli.mjs`;
+const bin = fileURLToPath(new URL("../bin/pvnet.mjs", import.meta.url));
 
+/** Run the `pvnet` command through the launcher that `pnpm pvnet` runs. */
 function pvnet(...args: string[]): { code: number; stdout: string; stderr: string } {
   try {
-    const stdout = execFileSync(process.execPath, [tsx, "--conditions=@pvnet/source", cli, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const stdout = execFileSync(process.execPath, [bin, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], cwd: REPO_ROOT });
     return { code: 0, stdout, stderr: "" };
   } catch (e) {
     const err = e as { status: number; stdout: string; stderr: string };
@@ -24,6 +24,22 @@ describe("pvnet command line", () => {
     const bad = pvnet("no-such-command");
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("unknown command 'no-such-command'");
+  });
+
+  test("run --json prints one JSON object with the fields of a run report", () => {
+    const out = pvnet("run", "--topology", "domu-dom0", "--direction", "tx", "--pkt-size", "64", "--packets", "200", "--seed", "3", "--json");
+    expect(out.code).toBe(0);
+    const lines = out.stdout.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    const r = JSON.parse(lines[0]!);
+    for (const key of ["topology", "direction", "pktSize", "queues", "packetsSent", "packetsDelivered", "bytesDelivered", "dropped", "corrupt", "counters", "hypercalls", "wall"]) {
+      expect(r).toHaveProperty(key);
+    }
+    expect(r).toMatchObject({ topology: "domu-dom0", direction: "tx", pktSize: 64, queues: 1, packetsSent: 200, packetsDelivered: 200, corrupt: 0 });
+    expect(r.wall.seconds).toBeGreaterThan(0);
+    const bad = pvnet("run", "--direction", "sideways", "--pkt-size", "64", "--packets", "1");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--direction must be tx or rx");
   });
 
   test("demo boots two domains and delivers every notification, reproducibly", () => {

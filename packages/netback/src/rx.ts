@@ -28,7 +28,7 @@ import {
 import { CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, PAGE_SIZE, type Page, SKB_GSO_TCPV4, type SkBuff, type SkbFrag } from "@pvnet/skb-model";
 import { GNTCOPY, GNTST } from "@pvnet/xen-grant-table";
 import { COPY_BATCH_SIZE, COST_RING_REQUEST, COST_RING_RESPONSE, RX_BATCH_SIZE, XENVIF_RX_QUEUE_MAX_SKBS, type XenvifQueue } from "./common.js";
-import { xenvifCarrierOff, xenvifStopQueue, xenvifWakeQueue } from "./interface.js";
+import { xenvifCarrierOff, xenvifKickThread, xenvifStopQueue, xenvifWakeQueue } from "./interface.js";
 
 /** xenvif_update_needed_slots: slots the head skb needs (its pages, plus one for GSO). */
 function xenvifUpdateNeededSlots(queue: XenvifQueue, skb: SkBuff | null): void {
@@ -409,6 +409,13 @@ export function xenvifKthreadGuestRx(queue: XenvifQueue, timedOut: boolean): voi
     }
     // Queued packets may hold foreign pages: they cannot wait forever.
     xenvifRxQueueDropExpired(queue, now);
+    // The kthread loops while it has work (xenvif_wait_for_rx_work returns at once): one
+    // xenvif_rx_action handles at most RX_BATCH_SIZE skbs, so with more queued and their slots
+    // posted it runs again instead of sleeping on an event the frontend has no reason to send.
+    if (queue.rxCount > 0 && xenvifRxRingSlotsAvailable(queue)) {
+      xenvifKickThread(queue);
+      return;
+    }
   }
   armRxTimeout(queue);
 }

@@ -48,18 +48,8 @@ export const NETIF_XS_KEY = Object.freeze({
 });
 export type NetifXsKey = (typeof NETIF_XS_KEY)[keyof typeof NETIF_XS_KEY];
 
-/** enum xenbus_state (xen/include/public/io/xenbus.h). */
-export const XenbusState = Object.freeze({
-  Unknown: 0,
-  Initialising: 1,
-  InitWait: 2,
-  Initialised: 3,
-  Connected: 4,
-  Closing: 5,
-  Closed: 6,
-  Reconfiguring: 7,
-  Reconfigured: 8,
-});
+/** enum xenbus_state (xen/include/public/io/xenbus.h): one definition, in @pvnet/xenstore's xenbus. */
+export { XenbusState } from "@pvnet/xenstore";
 
 /**
  * Largest domid a path may name (DOMID_FIRST_RESERVED - 1 = 0x7FEF): paths never name the special

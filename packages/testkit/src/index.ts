@@ -74,7 +74,7 @@ export function runReadmeExample(packageDir: URL, timeoutMs = 60_000): string {
   const dir = fileURLToPath(packageDir);
   const readme = readFileSync(join(dir, "README.md"), "utf8");
   const usage = readme.indexOf("## Usage");
-  const match = /```ts\n([\s\S]*?)```/.exec(readme.slice(usage < 0 ? 0 : usage));
+  const match = /```ts\n([\s\S]*?)```/.exec(readme.slice(Math.max(usage, 0)));
   if (match === null) throw new Error(`no \`\`\`ts block in ${dir}/README.md`);
   const file = join(dir, `.readme-example-${process.pid}.mts`);
   writeFileSync(file, match[1] as string);

@@ -84,11 +84,21 @@ export function writeFrame(buf: Uint8Array, spec: FrameSpec): void {
   v.setUint32(p + 12, stampCrc(buf, l4, size));
 }
 
-/** CRC-32 over the L4 header, the stamp's flow/seq/size and the payload after the stamp. */
+/** Offset of the L4 checksum field in a frame: checksum offload may rewrite it on the way. */
+export function l4ChecksumOffset(l4: L4): number {
+  return ETH_HLEN + IPV4_HLEN + (l4 === "udp" ? 6 : 16);
+}
+
+/**
+ * CRC-32 over the L4 header (but its checksum field, which a backend's checksum_setup fills in for
+ * a NETTXF_csum_blank packet), the stamp's flow/seq/size and the payload after the stamp.
+ */
 function stampCrc(buf: Uint8Array, l4: L4, size: number): number {
   const p = payloadOffset(l4);
-  const head = crc32(buf.subarray(ETH_HLEN + IPV4_HLEN, p + STAMP_LEN - 4));
-  return crc32(buf.subarray(p + STAMP_LEN, size), head);
+  const csum = l4ChecksumOffset(l4);
+  let crc = crc32(buf.subarray(ETH_HLEN + IPV4_HLEN, csum));
+  crc = crc32(buf.subarray(csum + 2, p + STAMP_LEN - 4), crc);
+  return crc32(buf.subarray(p + STAMP_LEN, size), crc);
 }
 
 /** RFC 791 header checksum over `IPV4_HLEN` bytes at `off` (with the checksum field as stored). */
