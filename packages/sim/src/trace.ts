@@ -5,6 +5,8 @@
  * overwritten its oldest records.
  */
 
+import { hashLabel } from "./prng.js";
+
 export interface TraceRecord {
   readonly timeNs: number;
   readonly actor: number;
@@ -21,6 +23,8 @@ export class Trace {
   private readonly ints: Int32Array; // actor, code, a, b per record
   private readonly codes = new Map<string, number>();
   private readonly names: string[] = [];
+  /** FNV-1a hash of each interned name, mixed into the digest instead of the name's characters. */
+  private readonly nameHashes: number[] = [];
   private written = 0;
   // Two FNV-1a lanes give a 64-bit digest without BigInt on the hot path.
   private h1 = 0x811c9dc5;
@@ -38,6 +42,7 @@ export class Trace {
     if (c === undefined) {
       c = this.names.length;
       this.names.push(event);
+      this.nameHashes.push(hashLabel(event));
       this.codes.set(event, c);
     }
     return c;
@@ -58,7 +63,7 @@ export class Trace {
     this.mix(Math.floor(timeNs / 0x100000000));
     this.mix(actor);
     // Mix the name's hash, not its code, so the digest does not depend on interning order.
-    this.mixString(event);
+    this.mix(this.nameHashes[code] as number);
     this.mix(a);
     this.mix(b);
   }
@@ -72,10 +77,6 @@ export class Trace {
       this.h2 = (this.h2 + this.h1) >>> 0;
       x >>>= 8;
     }
-  }
-
-  private mixString(s: string): void {
-    for (let i = 0; i < s.length; i++) this.mix(s.charCodeAt(i));
   }
 
   /** Number of records ever written (may exceed `capacity`). */

@@ -1,10 +1,12 @@
 import { parseArgs } from "node:util";
 import { HOST_PROFILES } from "@pvnet/hypervisor";
+import { SEED5_WORST_CASE, type SkbDesc, skbDescLen } from "@pvnet/skb-model";
 import { DEFAULT_WINDOW_BYTES, type Direction, runDomuDom0 } from "../topology/domu-dom0.js";
 import type { Command } from "./command.js";
 
 const USAGE = `usage: pvnet run --topology domu-dom0 --direction tx|rx --pkt-size N --packets N
                  [--queues N] [--seed N] [--burst N] [--clone-skbs N] [--window-bytes N]
+                 [--layout seed5|JSON]
                  [--header-copy multi-slot|first-slot] [--tx-hypercalls two|multicall]
                  [--profile NAME] [--xenstored SOCKET] [--json]
 
@@ -13,6 +15,26 @@ size through netfront/netback, keeping at most --window-bytes in flight (default
 as fast as the driver takes them, like pktgen); prints what was delivered, the vif's counters, hypercalls by op,
 the model's wall-clock speed and the cost profile's prediction.
 `;
+
+/**
+ * --layout: `seed5` (SEEDS.md section 5's 51-slot skb) or an skb description as JSON, e.g.
+ * '{"linearLen":40,"frags":[{"size":1000,"offset":0,"order":0}]}'. The frame size becomes the
+ * layout's length unless --pkt-size says the same.
+ */
+function parseLayout(value: string | undefined): SkbDesc | undefined {
+  if (value === undefined) return undefined;
+  if (value === "seed5") return SEED5_WORST_CASE;
+  try {
+    return JSON.parse(value) as SkbDesc;
+  } catch (e) {
+    throw new RangeError(`--layout must be seed5 or an skb description in JSON (${(e as Error).message})`);
+  }
+}
+
+/** A packet rate in the unit that reads best. */
+function rate(mpps: number): string {
+  return mpps >= 1 ? `${mpps.toFixed(2)} Mpps` : `${(mpps * 1000).toFixed(1)} Kpps`;
+}
 
 function int(name: string, value: string | undefined, fallback?: number): number {
   if (value === undefined) {
@@ -43,6 +65,7 @@ export const run: Command = {
           burst: { type: "string" },
           "clone-skbs": { type: "string" },
           "window-bytes": { type: "string" },
+          layout: { type: "string" },
           "header-copy": { type: "string" },
           "tx-hypercalls": { type: "string" },
           profile: { type: "string" },
@@ -68,18 +91,20 @@ export const run: Command = {
       if (headerCopy !== undefined && headerCopy !== "multi-slot" && headerCopy !== "first-slot") throw new RangeError("--header-copy must be multi-slot or first-slot");
       const txHypercalls = values["tx-hypercalls"] as string | undefined;
       if (txHypercalls !== undefined && txHypercalls !== "two" && txHypercalls !== "multicall") throw new RangeError("--tx-hypercalls must be two or multicall");
+      const layout = parseLayout(values.layout as string | undefined);
       const profileName = values.profile as string | undefined;
       const profile = profileName === undefined ? undefined : HOST_PROFILES[profileName];
       if (profileName !== undefined && profile === undefined) throw new RangeError(`unknown profile '${profileName}' (known: ${Object.keys(HOST_PROFILES).join(", ")})`);
       const report = await runDomuDom0({
         seed: int("seed", values.seed as string | undefined, 1),
         direction,
-        pktSize: int("pkt-size", values["pkt-size"] as string | undefined),
+        pktSize: int("pkt-size", values["pkt-size"] as string | undefined, layout === undefined ? undefined : skbDescLen(layout)),
         packets: int("packets", values.packets as string | undefined),
         queues: int("queues", values.queues as string | undefined, 1),
         burst: int("burst", values.burst as string | undefined, 1),
         cloneSkbs: int("clone-skbs", values["clone-skbs"] as string | undefined, 0),
         windowBytes: int("window-bytes", values["window-bytes"] as string | undefined, DEFAULT_WINDOW_BYTES),
+        ...(layout === undefined ? {} : { layout }),
         ...(headerCopy === undefined ? {} : { headerCopy }),
         ...(txHypercalls === undefined ? {} : { txHypercalls }),
         ...(profile === undefined ? {} : { profile }),
@@ -92,8 +117,8 @@ export const run: Command = {
           [
             `${r.topology} ${r.direction} pkt-size ${r.pktSize} queues ${r.queues} seed ${r.seed}`,
             `sent ${r.packetsSent}  delivered ${r.packetsDelivered} (${r.bytesDelivered} bytes)  dropped ${r.dropped}  corrupt ${r.corrupt}`,
-            `model speed here: ${r.wall.mpps.toFixed(3)} Mpps, ${r.wall.gbit.toFixed(2)} Gbit/s (${r.wall.seconds.toFixed(2)} s wall)`,
-            `predicted (${r.modelled.profile}): ${r.modelled.mpps.toFixed(3)} Mpps, ${r.modelled.gbit.toFixed(2)} Gbit/s`,
+            `model speed here: ${rate(r.wall.mpps)}, ${r.wall.gbit.toFixed(3)} Gbit/s (${r.wall.seconds.toFixed(2)} s wall)`,
+            `predicted (${r.modelled.profile}): ${rate(r.modelled.mpps)}, ${r.modelled.gbit.toFixed(2)} Gbit/s`,
             `hypercalls: ${Object.entries(r.hypercalls.byOp)
               .map(([op, c]) => `${op} ${c.calls}/${c.ops}`)
               .join(", ")}`,
