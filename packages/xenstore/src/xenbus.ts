@@ -109,7 +109,15 @@ export function xenbusPrintf(conn: Connection, tx: number, dir: string, node: st
 
 /** xenbus_read_driver_state: `path/state`, Unknown when missing or not a state. */
 export function xenbusReadDriverState(conn: Connection, path: string): XenbusStateValue {
-  const n = xenbusReadUnsigned(conn, path, "state", XenbusState.Unknown);
+  let n: number;
+  try {
+    n = xenbusReadUnsigned(conn, path, "state", XenbusState.Unknown);
+  } catch (err) {
+    // Linux: any error of xenbus_gather (a vanished node the reader may no longer see: EACCES)
+    // reads as XenbusStateUnknown.
+    if (!isXenstoreError(err)) throw err;
+    return XenbusState.Unknown;
+  }
   return n <= XenbusState.Reconfigured ? (n as XenbusStateValue) : XenbusState.Unknown;
 }
 

@@ -141,6 +141,9 @@ describe("handshake", () => {
     expect(seenByBe).toContain(XenbusState.Initialised);
     expect(fePending.length).toBeGreaterThan(0);
     expect(xenbusReadFeature(be.conn, paths.frontend, "feature-rx-notify")).toBe(false);
+    // The guest reading a state node it may not see (the backend's directory once removed, here a
+    // Dom0-only path) gets XenbusStateUnknown, as Linux's xenbus_read_driver_state does on error.
+    expect(xenbusReadDriverState(fe.conn, "/local/domain/0/no-such-device")).toBe(XenbusState.Unknown);
     expect(xenbusReadUnsigned(be.conn, paths.frontend, "missing", 7)).toBe(7);
     expect(xenbusScanfInt(be.conn, XBT_NIL, paths.frontend, "tx-ring-ref")).toBe(8);
   });
