@@ -10,6 +10,7 @@
  */
 import { DOMID_SELF, type MulticallEntry } from "@pvnet/hypervisor";
 import {
+  copyExtraInfo,
   NETIF_RSP_ERROR,
   NETIF_RSP_NULL,
   NETIF_RSP_OKAY,
@@ -252,22 +253,9 @@ export function xenvifGetExtras(queue: XenvifQueue, workToDo: number, count: { n
       xenvifFatalTxErr(queue.vif, `Invalid extra type: ${extra.type}`);
       return -EINVAL;
     }
-    copyExtra(queue.extras[extra.type - 1] as NetifExtraInfo, extra);
+    copyExtraInfo(queue.extras[extra.type - 1] as NetifExtraInfo, extra);
   } while (extra.flags & XEN_NETIF_EXTRA_FLAG_MORE);
   return workToDo;
-}
-
-function copyExtra(to: NetifExtraInfo, from: NetifExtraInfo): void {
-  to.type = from.type;
-  to.flags = from.flags;
-  to.gsoSize = from.gsoSize;
-  to.gsoType = from.gsoType;
-  to.gsoFeatures = from.gsoFeatures;
-  to.mcastAddr.set(from.mcastAddr);
-  to.hashType = from.hashType;
-  to.hashAlgorithm = from.hashAlgorithm;
-  to.hashValue = from.hashValue;
-  to.xdpHeadroom = from.xdpHeadroom;
 }
 
 /** xenvif_tx_create_map_op: map `txp`'s page read-only into pending slot `idx`, remember the request. */

@@ -11,6 +11,7 @@
  */
 import { type Vcpu, XEN_PAGE_SIZE } from "@pvnet/hypervisor";
 import {
+  copyExtraInfo,
   type NetifExtraInfo,
   type NetifRxResponse,
   NETRXF_csum_blank,
@@ -192,19 +193,6 @@ function xennetMoveRxSlot(q: NetfrontQueue, skb: SkBuff | null, ref: number): vo
   rx.reqProdPvt = reqProd + 1;
 }
 
-function copyExtra(to: NetifExtraInfo, from: NetifExtraInfo): void {
-  to.type = from.type;
-  to.flags = from.flags;
-  to.gsoSize = from.gsoSize;
-  to.gsoType = from.gsoType;
-  to.gsoFeatures = from.gsoFeatures;
-  to.mcastAddr.set(from.mcastAddr);
-  to.hashType = from.hashType;
-  to.hashAlgorithm = from.hashAlgorithm;
-  to.hashValue = from.hashValue;
-  to.xdpHeadroom = from.xdpHeadroom;
-}
-
 /**
  * xennet_get_extras: the extra-info slots after the first response (the last of each type wins);
  * each slot's buffer is re-posted. 0, -EBADR (chain runs past rsp_prod) or -EINVAL (bad type).
@@ -228,7 +216,7 @@ function xennetGetExtras(q: NetfrontQueue, extras: NetifExtraInfo[], rp: number,
     if (extra.type === 0 || extra.type >= XEN_NETIF_EXTRA_TYPE_MAX_WITH_XDP) {
       np.alert(q, `Invalid extra type: ${extra.type}`);
       err = -EINVAL;
-    } else copyExtra(extras[extra.type - 1] as NetifExtraInfo, extra);
+    } else copyExtraInfo(extras[extra.type - 1] as NetifExtraInfo, extra);
     const skb = getRxSkb(q, cons);
     const ref = getRxRef(q, cons);
     xennetMoveRxSlot(q, skb, ref);

@@ -92,6 +92,20 @@ export const newExtraInfo = (): NetifExtraInfo => ({
   hashValue: 0,
   xdpHeadroom: 0,
 });
+/** Copy every field of `from` into the caller-owned `to` (no allocation: mcastAddr is filled in place). */
+export function copyExtraInfo(to: NetifExtraInfo, from: NetifExtraInfo): NetifExtraInfo {
+  to.type = from.type;
+  to.flags = from.flags;
+  to.gsoSize = from.gsoSize;
+  to.gsoType = from.gsoType;
+  to.gsoFeatures = from.gsoFeatures;
+  to.mcastAddr.set(from.mcastAddr);
+  to.hashType = from.hashType;
+  to.hashAlgorithm = from.hashAlgorithm;
+  to.hashValue = from.hashValue;
+  to.xdpHeadroom = from.xdpHeadroom;
+  return to;
+}
 export const newCtrlRequest = (): XenNetifCtrlRequest => ({ id: 0, type: 0, data0: 0, data1: 0, data2: 0 });
 export const newCtrlResponse = (): XenNetifCtrlResponse => ({ id: 0, type: 0, status: 0, data: 0 });
 export const newCtrlGref = (): XenNetifGref => ({ ref: 0, flags: 0, status: 0 });

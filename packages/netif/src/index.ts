@@ -2,6 +2,7 @@ export {
   newCtrlGref,
   newCtrlRequest,
   newCtrlResponse,
+  copyExtraInfo,
   newExtraInfo,
   newRxRequest,
   newRxResponse,
