@@ -573,27 +573,19 @@ export interface XenvifCounters {
   readonly model_rx_drain_dropped: number;
 }
 
-export function addStats(into: XenvifStats, from: XenvifStats): void {
-  into.rxBytes += from.rxBytes;
-  into.rxPackets += from.rxPackets;
-  into.txBytes += from.txBytes;
-  into.txPackets += from.txPackets;
-  into.rxGsoChecksumFixup += from.rxGsoChecksumFixup;
-  into.txZerocopySent += from.txZerocopySent;
-  into.txZerocopySuccess += from.txZerocopySuccess;
-  into.txZerocopyFail += from.txZerocopyFail;
-  into.txFragOverflow += from.txFragOverflow;
+/** Add every counter of `from` into `into` (queue totals into vif totals; same shape). */
+function addCounters<T extends object>(into: T, from: T): void {
+  for (const key of Object.keys(from) as (keyof T)[]) (into[key] as number) += from[key] as number;
 }
 
+/** Add a queue's xenvif_stats into a total. */
+export function addStats(into: XenvifStats, from: XenvifStats): void {
+  addCounters(into, from);
+}
+
+/** Add a queue's model counters into a total. */
 export function addModelStats(into: XenvifModelStats, from: XenvifModelStats): void {
-  into.txErrors += from.txErrors;
-  into.txHeaderMultiSlot += from.txHeaderMultiSlot;
-  into.txPullTail += from.txPullTail;
-  into.txCopyOps += from.txCopyOps;
-  into.txMapOps += from.txMapOps;
-  into.rxCopyOps += from.rxCopyOps;
-  into.rxCopyErrors += from.rxCopyErrors;
-  into.rxDrainDropped += from.rxDrainDropped;
+  addCounters(into, from);
 }
 
 /**
