@@ -26,6 +26,19 @@ export interface FrameSpec {
   /** Frame length in bytes, Ethernet header included. */
   readonly size: number;
   readonly l4: L4;
+  /** Ethernet addresses; by default 00:16:3e:00:00:<flow> and 00:16:3e:ff:00:<flow>. */
+  readonly dstMac?: Uint8Array;
+  readonly srcMac?: Uint8Array;
+}
+
+/** A MAC address in Xen's OUI (00:16:3e, what libxl gives vifs): 00:16:3e:xx:yy:zz. */
+export function xenMac(n: number): Uint8Array {
+  return Uint8Array.of(0x00, 0x16, 0x3e, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+}
+
+/** "00:16:3e:00:00:01" for xenstore's `mac` key. */
+export function formatMac(mac: Uint8Array): string {
+  return [...mac].map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
 /** The smallest frame that carries headers and the stamp. */
@@ -47,8 +60,11 @@ export function writeFrame(buf: Uint8Array, spec: FrameSpec): void {
   const { flow, seq, size, l4 } = spec;
   if (size < minFrameSize(l4) || size > MAX_FRAME || size > buf.length) throw new RangeError(`bad frame size ${size}`);
   const v = new DataView(buf.buffer, buf.byteOffset, size);
-  // Ethernet: dst 00:16:3e:00:00:<flow>, src 00:16:3e:ff:00:<flow> (Xen's OUI), type IPv4.
-  buf.set([0x00, 0x16, 0x3e, 0x00, 0x00, flow & 0xff, 0x00, 0x16, 0x3e, 0xff, 0x00, flow & 0xff], 0);
+  // Ethernet: dst and src (by default 00:16:3e:00:00:<flow> and 00:16:3e:ff:00:<flow>), IPv4.
+  if (spec.dstMac !== undefined) buf.set(spec.dstMac, 0);
+  else buf.set([0x00, 0x16, 0x3e, 0x00, 0x00, flow & 0xff], 0);
+  if (spec.srcMac !== undefined) buf.set(spec.srcMac, 6);
+  else buf.set([0x00, 0x16, 0x3e, 0xff, 0x00, flow & 0xff], 6);
   v.setUint16(12, ETH_P_IP);
   // IPv4 header, no options.
   const ip = ETH_HLEN;

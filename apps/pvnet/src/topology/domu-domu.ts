@@ -1,0 +1,193 @@
+/**
+ * The DomU <-> DomU topology: two guests, each with a netfront, and Dom0 with netback and a
+ * learning bridge whose ports are the two vifs. Guest A's frames leave through its netfront,
+ * enter Dom0 through netback's TX path (header grant-copied, the rest grant-mapped), are
+ * forwarded by the bridge to guest B's vif, and reach guest B through netback's RX path, which
+ * grant-copies them — from the pages still mapped from guest A — into guest B's posted buffers.
+ */
+import type { Vcpu } from "@pvnet/hypervisor";
+import { type HeaderCopyMode, Netback, type TxHypercallMode, XENVIF_RX_QUEUE_MAX_SKBS, type Xenvif, xenvifStartXmit } from "@pvnet/netback";
+import { NETDEV_TX_OK, type Netfront } from "@pvnet/netfront";
+import { Pktgen, type SkbAllocator, SkbComposer, type SkbDesc } from "@pvnet/skb-model";
+import type { CostProfile } from "@pvnet/sim";
+import { type BridgeStats, type BridgePort, LearningBridge } from "../traffic/bridge.js";
+import { type L4, MAX_FRAME, minFrameSize, writeFrame, xenMac } from "../traffic/frame.js";
+import { FrameReceiver, TrafficGenerator, windowPackets } from "../traffic/generator.js";
+import { attachVif, bootForQueues, detachAndAudit, kernelMemory, type TeardownAudit } from "./devices.js";
+import { defaultLayout, DEFAULT_WINDOW_BYTES, MAX_LINEAR_FRAME } from "./domu-dom0.js";
+import { Host } from "./host.js";
+import { type PhaseTiming, PhaseMeter } from "./measure.js";
+
+export interface DomuDomuOptions {
+  readonly seed: number;
+  readonly pktSize: number;
+  readonly packets: number;
+  readonly queues?: number;
+  readonly burst?: number;
+  readonly cloneSkbs?: number;
+  readonly windowBytes?: number;
+  readonly layout?: SkbDesc;
+  readonly headerCopy?: HeaderCopyMode;
+  readonly txHypercalls?: TxHypercallMode;
+  readonly profile?: CostProfile;
+}
+
+export interface DomuDomuReport extends PhaseTiming {
+  readonly topology: "domu-domu";
+  /** Always "tx": guest A transmits to guest B. */
+  readonly direction: "tx";
+  readonly pktSize: number;
+  readonly queues: number;
+  readonly seed: number;
+  readonly packetsSent: number;
+  readonly packetsDelivered: number;
+  readonly bytesDelivered: number;
+  readonly dropped: number;
+  readonly corrupt: number;
+  readonly outOfOrder: number;
+  /** The sender's vif (its TX enters Dom0 here) and the receiver's vif (its RX leaves Dom0 here). */
+  readonly counters: { readonly sender: Readonly<Record<string, number>>; readonly receiver: Readonly<Record<string, number>> };
+  readonly bridge: Readonly<BridgeStats>;
+  readonly hypercalls: { readonly entries: number; readonly multicalls: number; readonly byOp: Readonly<Record<string, { calls: number; ops: number }>> };
+  readonly traceDigest: string;
+  readonly teardown: TeardownAudit;
+}
+
+const MAC_A = xenMac(0xa);
+const MAC_B = xenMac(0xb);
+/** The window also holds at most half of netback's per-queue skb bound. */
+const MAX_WINDOW_PACKETS = XENVIF_RX_QUEUE_MAX_SKBS / 2;
+
+export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuReport> {
+  const queues = options.queues ?? 1;
+  const l4: L4 = options.pktSize <= MAX_LINEAR_FRAME ? "udp" : "tcp";
+  if (!Number.isInteger(options.pktSize) || options.pktSize < minFrameSize(l4) || options.pktSize > MAX_FRAME) {
+    throw new RangeError(`--pkt-size must be ${minFrameSize("udp")}..${MAX_FRAME}`);
+  }
+  if (!Number.isInteger(queues) || queues < 1 || queues > 8) throw new RangeError("--queues must be 1..8");
+  if (!Number.isInteger(options.packets) || options.packets < 1) throw new RangeError("--packets must be at least 1");
+
+  const host = new Host({ seed: options.seed, ...(options.profile === undefined ? {} : { profile: options.profile }) });
+  const { hv } = host;
+  const dom0 = bootForQueues(host, "Domain-0", 2 * queues);
+  const guestA = bootForQueues(host, "guest-a", queues);
+  const guestB = bootForQueues(host, "guest-b", queues);
+  const dom0Memory = kernelMemory(dom0, 2 * queues);
+
+  // Dom0: netback, and the bridge with one port per connected vif.
+  const bridge = new LearningBridge();
+  const ports = new Map<Xenvif, BridgePort>();
+  const netback = new Netback(
+    { hv, domain: dom0.domain, grants: host.grants, xenbus: dom0.xenbus, skbs: dom0Memory.skbs },
+    {
+      ...(options.headerCopy === undefined ? {} : { headerCopy: options.headerCopy }),
+      ...(options.txHypercalls === undefined ? {} : { txHypercalls: options.txHypercalls }),
+      onConnect: (vif) => {
+        const port: BridgePort = { name: vif.name, transmit: (skb) => xenvifStartXmit(vif, skb) };
+        ports.set(vif, port);
+        bridge.addPort(port);
+      },
+      onDisconnect: (vif) => {
+        const port = ports.get(vif);
+        if (port !== undefined) bridge.removePort(port);
+        ports.delete(vif);
+      },
+      onReceive: (vif, skb) => {
+        const port = ports.get(vif);
+        if (port === undefined) skb.free();
+        else bridge.receive(port, skb);
+      },
+    },
+  );
+
+  // Guest B receives and verifies; guest A frees what the bridge floods to it (B's announcement).
+  const receiver = new FrameReceiver(hv);
+  const memoryA = kernelMemory(guestA, queues);
+  const memoryB = kernelMemory(guestB, queues);
+  let wakeGenerator: () => void = () => {};
+  const netfrontA = attachVif(host, guestA, memoryA, {
+    devid: 0,
+    mac: MAC_A,
+    queues,
+    onReceive: (skb) => skb.free(),
+    onQueueWake: () => wakeGenerator(),
+  });
+  const netfrontB = attachVif(host, guestB, memoryB, { devid: 0, mac: MAC_B, queues, onReceive: (skb) => receiver.deliver(skb) });
+  hv.run({ maxEvents: 1_000_000 });
+  const vifA = netback.vif(guestA.domain.domid, 0);
+  const vifB = netback.vif(guestB.domain.domid, 0);
+  if (!netfrontA.connected || !netfrontB.connected || vifA === undefined || vifB === undefined) {
+    throw new Error("the vifs did not connect");
+  }
+  // Guest B announces itself (a gratuitous broadcast, as ARP would), so the bridge learns it.
+  announce(netfrontB, memoryB.skbs, guestB.vcpu0, MAC_B);
+  hv.run({ maxEvents: 1_000_000 });
+
+  const composer = new SkbComposer(memoryA.skbs);
+  const pktgen = new Pktgen(composer, {
+    desc: options.layout ?? defaultLayout(options.pktSize),
+    cloneSkbs: options.cloneSkbs ?? 0,
+    fill: (seq, payload) =>
+      writeFrame(payload, { flow: seq % queues, seq: Math.floor(seq / queues), size: payload.length, l4, dstMac: MAC_B, srcMac: MAC_A }),
+  });
+  const generator = new TrafficGenerator({
+    hv,
+    vcpu: guestA.domain.vcpus[queues] as Vcpu,
+    pktgen,
+    packets: options.packets,
+    burst: options.burst ?? 1,
+    window: windowPackets(options.windowBytes ?? DEFAULT_WINDOW_BYTES, options.pktSize, MAX_WINDOW_PACKETS),
+    receiver,
+    transmit: (skb, v) => netfrontA.startXmit(skb, v) === NETDEV_TX_OK,
+    dropped: () => netfrontA.stats().txDropped + vifA.counters().rx_dropped + vifB.counters().tx_dropped,
+  });
+  wakeGenerator = () => generator.wake();
+
+  const meter = new PhaseMeter(hv);
+  generator.wake();
+  const result = hv.run({ maxEvents: options.packets * 10_000 + 1_000_000 });
+  if (result.reason !== "idle") throw new Error(`the run did not settle: ${result.reason} after ${result.events} events`);
+  const { sink } = receiver;
+  const timing = meter.finish(sink.delivered, sink.bytes, receiver.lastDeliveryNs);
+  generator.finish();
+
+  const numQueues = netfrontA.numQueues;
+  const hypercalls = hv.stats.snapshot();
+  const counters = { sender: { ...vifA.counters() }, receiver: { ...vifB.counters() } };
+  const teardown = detachAndAudit(host, dom0, dom0Memory, netback, [
+    { kernel: guestA, memory: memoryA, netfront: netfrontA },
+    { kernel: guestB, memory: memoryB, netfront: netfrontB },
+  ]);
+  return {
+    topology: "domu-domu",
+    direction: "tx",
+    pktSize: options.pktSize,
+    queues: numQueues,
+    seed: options.seed,
+    packetsSent: generator.sent,
+    packetsDelivered: sink.delivered,
+    bytesDelivered: sink.bytes,
+    dropped: Math.max(0, generator.sent - sink.delivered - sink.corrupt),
+    corrupt: sink.corrupt,
+    outOfOrder: sink.outOfOrder,
+    counters,
+    bridge: { ...bridge.stats },
+    hypercalls,
+    ...timing,
+    traceDigest: hv.sim.trace.digest(),
+    teardown,
+  };
+}
+
+/** A 60-byte broadcast frame from `mac` (EtherType ARP, zero payload) sent through `netfront`. */
+function announce(netfront: Netfront, skbs: SkbAllocator, vcpu: Vcpu, mac: Uint8Array): void {
+  const skb = skbs.allocSkb(60);
+  if (skb === null) throw new Error("no memory for the announcement");
+  const frame = new Uint8Array(60);
+  frame.fill(0xff, 0, 6);
+  frame.set(mac, 6);
+  frame[12] = 0x08;
+  frame[13] = 0x06;
+  skb.putData(frame);
+  if (netfront.startXmit(skb, vcpu) !== NETDEV_TX_OK) skb.free();
+}

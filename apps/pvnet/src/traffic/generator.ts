@@ -1,0 +1,121 @@
+/**
+ * The sending and receiving ends of a topology's traffic: a pktgen-like generator on a VCPU of
+ * the sending domain (burst, clone_skbs through @pvnet/skb-model's Pktgen, a TCP-like window) and
+ * a receiver that verifies every delivered frame and wakes the generator when its window opens.
+ */
+import type { Hypervisor, Vcpu } from "@pvnet/hypervisor";
+import { CHECKSUM_NONE, CHECKSUM_PARTIAL, type Pktgen, type SkBuff } from "@pvnet/skb-model";
+import { MAX_FRAME } from "./frame.js";
+import { TrafficSink } from "./sink.js";
+
+/**
+ * Packets a window of `windowBytes` holds for `pktSize`-byte frames, at most `maxPackets`; 0
+ * bytes means no window (send as fast as the driver takes frames, like pktgen).
+ */
+export function windowPackets(windowBytes: number, pktSize: number, maxPackets: number): number {
+  if (windowBytes === 0) return Number.POSITIVE_INFINITY;
+  return Math.min(maxPackets, Math.max(1, Math.floor(windowBytes / pktSize)));
+}
+
+/** Receives skbs from a driver, verifies their frames and notes when the last one arrived. */
+export class FrameReceiver {
+  readonly sink = new TrafficSink();
+  /** Virtual time of the last delivery (the latest local clock of any VCPU at that moment). */
+  lastDeliveryNs = 0;
+  /** Called after each delivery (the generator waits on it when its window is full). */
+  onDelivery: () => void = () => {};
+  private readonly frame = new Uint8Array(MAX_FRAME);
+
+  constructor(private readonly hv: Hypervisor) {}
+
+  /** The driver's receive hook (netif_receive_skb / napi_gro_receive): consumes the skb. */
+  deliver(skb: SkBuff): void {
+    for (const a of this.hv.sim.allActors()) if (a.nowNs > this.lastDeliveryNs) this.lastDeliveryNs = a.nowNs;
+    const len = skb.len;
+    skb.copyBits(0, this.frame, 0, len);
+    skb.free();
+    this.sink.receive(this.frame.subarray(0, len));
+    this.onDelivery();
+  }
+}
+
+export interface GeneratorConfig {
+  readonly hv: Hypervisor;
+  /** The VCPU the generator runs on (pktgen's kthread). */
+  readonly vcpu: Vcpu;
+  readonly pktgen: Pktgen;
+  readonly packets: number;
+  /** Frames handed to the driver per step (pktgen's burst). */
+  readonly burst: number;
+  /** Frames in flight at most (see `windowPackets`). */
+  readonly window: number;
+  readonly receiver: FrameReceiver;
+  /** ndo_start_xmit: true when the driver took the skb, false when its queue is stopped (the skb stays ours). */
+  readonly transmit: (skb: SkBuff, vcpu: Vcpu) => boolean;
+  /** Whether the driver's queue is stopped (netif_xmit_stopped), checked before each frame. */
+  readonly stopped?: () => boolean;
+  /** Frames the drivers counted as dropped: they will never be delivered. */
+  readonly dropped: () => number;
+}
+
+export class TrafficGenerator {
+  sent = 0;
+  private held: SkBuff | null = null;
+  private scheduled = false;
+  private waitingForWindow = false;
+
+  constructor(private readonly config: GeneratorConfig) {
+    config.receiver.onDelivery = () => {
+      if (this.waitingForWindow) {
+        this.waitingForWindow = false;
+        this.wake();
+      }
+    };
+  }
+
+  /** Frames sent and neither delivered nor counted dropped. */
+  inFlight(): number {
+    const { sink } = this.config.receiver;
+    return this.sent - sink.delivered - sink.corrupt - this.config.dropped();
+  }
+
+  /** Schedule a step on the generator's VCPU (start, or a queue that woke up). */
+  wake(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const { hv, vcpu } = this.config;
+    hv.runOn(vcpu, Math.max(hv.sim.clock.now(), vcpu.actor.nowNs), (v) => this.step(v));
+  }
+
+  private step(v: Vcpu): void {
+    this.scheduled = false;
+    const c = this.config;
+    const { sink } = c.receiver;
+    for (let k = 0; k < c.burst && this.sent < c.packets; k++) {
+      if (c.stopped?.() === true) return; // the driver's queue wake calls wake()
+      // Cheap bound first: driver counters are summed only when the window may be full.
+      if (this.sent - sink.delivered >= c.window && this.inFlight() >= c.window) {
+        this.waitingForWindow = true; // a delivery calls wake()
+        return;
+      }
+      const skb = this.held ?? c.pktgen.next();
+      this.held = null;
+      if (skb === null) break; // out of memory: retry on the next step
+      // A GSO skb from the stack has a partial checksum (the device fills it in).
+      if (skb.ipSummed === CHECKSUM_NONE && skb.shinfo.gsoSize !== 0) skb.ipSummed = CHECKSUM_PARTIAL;
+      if (!c.transmit(skb, v)) {
+        this.held = skb; // NETDEV_TX_BUSY: resent when the queue wakes
+        return;
+      }
+      this.sent++;
+    }
+    if (this.sent < c.packets) this.wake();
+  }
+
+  /** Drop what the generator still holds (an skb refused by a stopped queue, pktgen's own). */
+  finish(): void {
+    this.held?.free();
+    this.held = null;
+    this.config.pktgen.stop();
+  }
+}
