@@ -13,6 +13,7 @@ import type { BackRing } from "@pvnet/shared-ring";
 import { type NetifExtraInfo, type NetifTxRequest, newExtraInfo, newRxRequest, newTxRequest } from "@pvnet/netif";
 import { MAX_SKB_FRAGS, type Page, type SkBuff, type SkbAllocator, UbufInfo } from "@pvnet/skb-model";
 import { GnttabCopyBatch, GnttabMapBatch, GnttabUnmapBatch, type GrantTables } from "@pvnet/xen-grant-table";
+import { newPersistentGrantStats, type PersistentGrantStats, type PersistentGrantTree } from "./pgrant.js";
 import type { Xenbus, XenbusDevice } from "@pvnet/xenstore";
 
 // ---------------------------------------------------------------------------------------------
@@ -149,6 +150,12 @@ export interface NetbackOptions {
   readonly credit?: NetbackCredit;
   /** feature-split-event-channels (module parameter separate_tx_rx_irq). */
   readonly splitEventChannels?: boolean;
+  /**
+   * Offer persistent grants (backend key `feature-persistent` = 1, the 2015 RFC of SEEDS.md §2);
+   * a vif uses them when its frontend also wrote `feature-persistent` = 1. Default false: the
+   * copy/map paths of mainline.
+   */
+  readonly persistentGrants?: boolean;
   /** netif_receive_skb: a guest's TX packet reaches the Dom0 stack. The receiver owns the skb and frees it. */
   readonly onReceive?: (vif: Xenvif, skb: SkBuff) => void;
   /** A vif was created for a new backend device (netback_probe). */
@@ -173,6 +180,7 @@ export interface NetbackConfig {
   readonly maxQueues: number;
   readonly credit: NetbackCredit | undefined;
   readonly splitEventChannels: boolean;
+  readonly persistentGrants: boolean;
 }
 
 export function netbackConfig(options: NetbackOptions): NetbackConfig {
@@ -191,6 +199,7 @@ export function netbackConfig(options: NetbackOptions): NetbackConfig {
     maxQueues,
     credit,
     splitEventChannels: options.splitEventChannels ?? true,
+    persistentGrants: options.persistentGrants ?? false,
   };
 }
 
@@ -295,8 +304,23 @@ export class XenvifTxCb {
   nrOverflow = 0;
   /** The first request's flags (NETTXF_csum_blank / data_validated). */
   txFlags = 0;
+  // Persistent grants: the packet is memcpy'd from the tree, its slots answered after submit.
+  persistent = false;
+  /** Slots of the packet (first request included) and what each request said. */
+  pgCount = 0;
+  readonly pgId = new Uint16Array(XEN_NETBK_LEGACY_SLOTS_MAX + 1);
+  readonly pgGref = new Uint32Array(XEN_NETBK_LEGACY_SLOTS_MAX + 1);
+  readonly pgOffset = new Uint16Array(XEN_NETBK_LEGACY_SLOTS_MAX + 1);
+  readonly pgSize = new Uint16Array(XEN_NETBK_LEGACY_SLOTS_MAX + 1);
+  pgExtraCount = 0;
+  /** Header bytes grant-copied from the first slot (its gref missed the tree), 0 on a hit. */
+  pgHdrCopied = 0;
 
   reset(): void {
+    this.persistent = false;
+    this.pgCount = 0;
+    this.pgHdrCopied = 0;
+    this.pgExtraCount = 0;
     this.skb = null;
     this.nskb = null;
     this.copyCount = 0;
@@ -408,6 +432,17 @@ export class XenvifQueue {
   readonly stats: XenvifStats = newXenvifStats();
   readonly modelStats: XenvifModelStats = newXenvifModelStats();
 
+  // ---- Persistent grants (RFC 2015): one tree per direction, built at connect when negotiated.
+  /** Guest TX grants (read-only) mapped for good, or null without persistent grants. */
+  txPgTree: PersistentGrantTree | null = null;
+  /** Guest RX grants (writable) mapped for good, or null. */
+  rxPgTree: PersistentGrantTree | null = null;
+  /** host_addr windows of the two trees (-1: none). */
+  txPgWindow = -1;
+  rxPgWindow = -1;
+  readonly txPgStats: PersistentGrantStats = newPersistentGrantStats();
+  readonly rxPgStats: PersistentGrantStats = newPersistentGrantStats();
+
   constructor(
     readonly vif: Xenvif,
     readonly id: number,
@@ -453,6 +488,8 @@ export class Xenvif {
   queues: XenvifQueue[] = [];
   /** vif->disabled: set by xenvif_fatal_tx_err; nothing more is processed. */
   disabled = false;
+  /** Persistent grants negotiated (both ends wrote feature-persistent = 1) at the last connect. */
+  persistent = false;
   /** Why the vif was disabled (the netdev_err message), or null. */
   fatalReason: string | null = null;
   /** VIF_STATUS_CONNECTED + netif_carrier_ok */
@@ -477,6 +514,8 @@ export class Xenvif {
   /** Counters of queues that were torn down, so a vif's totals survive reconnects. */
   readonly retiredStats: XenvifStats = newXenvifStats();
   readonly retiredModelStats: XenvifModelStats = newXenvifModelStats();
+  readonly retiredTxPgStats: PersistentGrantStats = newPersistentGrantStats();
+  readonly retiredRxPgStats: PersistentGrantStats = newPersistentGrantStats();
   /** Queues disconnected while their packets were still in flight (counted until torn down). */
   readonly dyingQueues: XenvifQueue[] = [];
   /** xenvif_up: NAPI and the interrupts are enabled. */
@@ -512,10 +551,20 @@ export class Xenvif {
     const m = newXenvifModelStats();
     addStats(s, this.retiredStats);
     addModelStats(m, this.retiredModelStats);
+    const pt = newPersistentGrantStats();
+    const pr = newPersistentGrantStats();
+    addCounters(pt, this.retiredTxPgStats);
+    addCounters(pr, this.retiredRxPgStats);
+    let txEntries = 0;
+    let rxEntries = 0;
     for (const list of [this.queues, this.dyingQueues]) {
       for (const q of list) {
         addStats(s, q.stats);
         addModelStats(m, q.modelStats);
+        addCounters(pt, q.txPgStats);
+        addCounters(pr, q.rxPgStats);
+        txEntries += q.txPgTree?.size ?? 0;
+        rxEntries += q.rxPgTree?.size ?? 0;
       }
     }
     return {
@@ -539,6 +588,17 @@ export class Xenvif {
       model_rx_copy_ops: m.rxCopyOps,
       model_rx_copy_errors: m.rxCopyErrors,
       model_rx_drain_dropped: m.rxDrainDropped,
+      persistent_grants: this.persistent ? 1 : 0,
+      persistent_tx_entries: txEntries,
+      persistent_tx_hits: pt.hits,
+      persistent_tx_misses: pt.misses,
+      persistent_tx_maps_added: pt.mapsAdded,
+      persistent_tx_fallbacks: pt.fallbacks,
+      persistent_rx_entries: rxEntries,
+      persistent_rx_hits: pr.hits,
+      persistent_rx_misses: pr.misses,
+      persistent_rx_maps_added: pr.mapsAdded,
+      persistent_rx_fallbacks: pr.fallbacks,
     };
   }
 
@@ -571,10 +631,26 @@ export interface XenvifCounters {
   readonly model_rx_copy_ops: number;
   readonly model_rx_copy_errors: number;
   readonly model_rx_drain_dropped: number;
+  /**
+   * Persistent grant trees (the RFC's debugfs counters), summed over queues: 1 when the vif
+   * negotiated them; mappings held now; lookups that hit or missed; grants mapped into a tree;
+   * misses served by grant copy because the tree was full or the map failed.
+   */
+  readonly persistent_grants: number;
+  readonly persistent_tx_entries: number;
+  readonly persistent_tx_hits: number;
+  readonly persistent_tx_misses: number;
+  readonly persistent_tx_maps_added: number;
+  readonly persistent_tx_fallbacks: number;
+  readonly persistent_rx_entries: number;
+  readonly persistent_rx_hits: number;
+  readonly persistent_rx_misses: number;
+  readonly persistent_rx_maps_added: number;
+  readonly persistent_rx_fallbacks: number;
 }
 
 /** Add every counter of `from` into `into` (queue totals into vif totals; same shape). */
-function addCounters<T extends object>(into: T, from: T): void {
+export function addCounters<T extends object>(into: T, from: T): void {
   for (const key of Object.keys(from) as (keyof T)[]) (into[key] as number) += from[key] as number;
 }
 

@@ -61,11 +61,20 @@ export {
   xenvifCarrierOff,
   xenvifCarrierOn,
   xenvifDisconnectData,
+  xenvifFreePersistentGnts,
+  xenvifInitPersistentGnts,
   xenvifKickThread,
   xenvifPoll,
   xenvifSelectQueue,
   xenvifStartXmit,
 } from "./interface.js";
+export {
+  newPersistentGrantStats,
+  PERSISTENT_GRANT_NONE,
+  type PersistentGrantStats,
+  PersistentGrantTree,
+  XENVIF_MAX_PGRANTS,
+} from "./pgrant.js";
 export { xenvifHaveRxWork, xenvifKthreadGuestRx, xenvifRxAction, xenvifRxQueueTail } from "./rx.js";
 export {
   checksumSetup,

@@ -19,6 +19,7 @@ import {
   NETBACK_KADDR_WINDOW_PAGES,
   NETDEV_TX_OK,
   type NetbackContext,
+  addCounters,
   addModelStats,
   addStats,
   XENVIF_NAPI_WEIGHT,
@@ -26,6 +27,7 @@ import {
   XenvifQueue,
 } from "./common.js";
 import { xenvifDeallocKthread, xenvifUbufCallback } from "./dealloc.js";
+import { PersistentGrantTree } from "./pgrant.js";
 import { xenvifKthreadGuestRx, xenvifRxQueuePurge, xenvifRxQueueTail } from "./rx.js";
 import { xenvifTxAction } from "./tx.js";
 
@@ -51,6 +53,39 @@ export function xenvifInitQueue(vif: Xenvif, id: number): XenvifQueue {
   queue.kaddrBase = NETBACK_KADDR_BASE + queue.kaddrWindow * NETBACK_KADDR_WINDOW_PAGES * 4096;
   queue.lastRxTimeNs = ctx.env.hv.sim.clock.now();
   return queue;
+}
+
+/**
+ * Persistent grants negotiated: give the queue its two trees (guest TX grants read-only, guest
+ * RX grants writable), each with its own host_addr window.
+ */
+export function xenvifInitPersistentGnts(queue: XenvifQueue): void {
+  const ctx = queue.vif.ctx;
+  const base = (w: number) => NETBACK_KADDR_BASE + w * NETBACK_KADDR_WINDOW_PAGES * 4096;
+  queue.txPgWindow = ctx.allocKaddrWindow();
+  queue.rxPgWindow = ctx.allocKaddrWindow();
+  queue.txPgTree = new PersistentGrantTree(base(queue.txPgWindow), queue.vif.domid, true, queue.txPgStats);
+  queue.rxPgTree = new PersistentGrantTree(base(queue.rxPgWindow), queue.vif.domid, false, queue.rxPgStats);
+}
+
+/**
+ * xenvif_free_persistent_gnts (at disconnect): unmap every mapping of both trees, one batched
+ * unmap hypercall each, free their windows, and keep their counters in the vif's totals.
+ */
+export function xenvifFreePersistentGnts(queue: XenvifQueue): void {
+  const { grants, domain } = queue.vif.ctx.env;
+  const vcpu0 = domain.vcpus[0];
+  const vif = queue.vif;
+  if (vcpu0 !== undefined) {
+    queue.txPgTree?.unmapAll(vcpu0, grants);
+    queue.rxPgTree?.unmapAll(vcpu0, grants);
+  }
+  queue.txPgTree = null;
+  queue.rxPgTree = null;
+  if (queue.txPgWindow >= 0) vif.ctx.freeKaddrWindow(queue.txPgWindow);
+  if (queue.rxPgWindow >= 0) vif.ctx.freeKaddrWindow(queue.rxPgWindow);
+  queue.txPgWindow = -1;
+  queue.rxPgWindow = -1;
 }
 
 const ringMaps = new GnttabMapBatch(2);
@@ -325,6 +360,7 @@ export function xenvifDisconnectData(vif: Xenvif): void {
 export function xenvifQueueTeardownDone(queue: XenvifQueue): void {
   if (!queue.teardownPending) return;
   queue.teardownPending = false;
+  xenvifFreePersistentGnts(queue);
   xenvifUnmapFrontendDataRings(queue);
   const vif = queue.vif;
   if (queue.kaddrWindow >= 0) vif.ctx.freeKaddrWindow(queue.kaddrWindow);
@@ -333,4 +369,6 @@ export function xenvifQueueTeardownDone(queue: XenvifQueue): void {
   if (i >= 0) vif.dyingQueues.splice(i, 1);
   addStats(vif.retiredStats, queue.stats);
   addModelStats(vif.retiredModelStats, queue.modelStats);
+  addCounters(vif.retiredTxPgStats, queue.txPgStats);
+  addCounters(vif.retiredRxPgStats, queue.rxPgStats);
 }

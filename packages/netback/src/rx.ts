@@ -25,7 +25,7 @@ import {
   XEN_NETIF_GSO_TYPE_TCPV4,
   XEN_NETIF_GSO_TYPE_TCPV6,
 } from "@pvnet/netif";
-import { CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, PAGE_SIZE, type Page, SKB_GSO_TCPV4, type SkBuff, type SkbFrag } from "@pvnet/skb-model";
+import { CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, COST_MEMCPY, PAGE_SIZE, type Page, SKB_GSO_TCPV4, type SkBuff, type SkbFrag } from "@pvnet/skb-model";
 import { GNTCOPY, GNTST } from "@pvnet/xen-grant-table";
 import { COPY_BATCH_SIZE, COST_RING_REQUEST, COST_RING_RESPONSE, RX_BATCH_SIZE, XENVIF_RX_QUEUE_MAX_SKBS, type XenvifQueue } from "./common.js";
 import { xenvifCarrierOff, xenvifKickThread, xenvifStopQueue, xenvifWakeQueue } from "./interface.js";
@@ -115,8 +115,12 @@ function writeRxRspStatus(v: DataView, off: number, status: number): void {
 export function xenvifRxCopyFlush(queue: XenvifQueue): void {
   const rx = queue.rx;
   const ops = queue.rxCopyOps;
-  const { grants, hv } = queue.vif.ctx.env;
-  grants.copy(queue.vcpu, ops);
+  const { grants, hv, domain } = queue.vif.ctx.env;
+  const tree = queue.rxPgTree;
+  // With persistent grants a batch of tree hits has no copy op: no hypercall then.
+  if (tree === null || ops.count !== 0) grants.copy(queue.vcpu, ops);
+  // The grants that missed the tree were copied above; map them in now for the next packets.
+  if (tree !== null) tree.flushMaps(queue.vcpu, grants, domain);
   for (let i = 0; i < ops.count; i++) {
     const st = ops.status[i] as number;
     if (st !== GNTST.okay) {
@@ -146,6 +150,19 @@ function xenvifRxCopyAdd(queue: XenvifQueue, req: NetifRxRequest, offset: number
   let srcRef: number;
   let srcDom: number;
   const foreign = page.pool === null ? vif.ctx.foreignOf(page) : undefined;
+  const tree = queue.rxPgTree;
+  // Persistent grants: a guest buffer already mapped gets a memcpy (only from a page netback can
+  // read: its own, or a mapped slot; anything else keeps the grant copy and its error status).
+  if (tree !== null && (page.pool !== null || foreign?.mapped === true)) {
+    const dst = tree.lookup(req.gref);
+    if (dst >= 0) {
+      // offset + len <= PAGE_SIZE: xenvif_rx_next_chunk never crosses the guest page.
+      vif.ctx.env.hv.machine.copy(dst + offset, page.addr(off), len);
+      queue.vcpu.charge(COST_MEMCPY, len);
+      return;
+    }
+    tree.prepareMap(req.gref);
+  }
   if (foreign?.mapped) {
     srcRef = foreign.gref;
     srcDom = foreign.domid;

@@ -40,7 +40,7 @@ import {
   type Xenvif,
   type XenvifQueue,
 } from "./common.js";
-import { xenvifAlloc, xenvifCarrierOn, xenvifConnectData, xenvifDisconnectData, xenvifInitQueue } from "./interface.js";
+import { xenvifAlloc, xenvifCarrierOn, xenvifConnectData, xenvifDisconnectData, xenvifFreePersistentGnts, xenvifInitPersistentGnts, xenvifInitQueue } from "./interface.js";
 
 /** Highest host_addr window: the windows must stay below 2^47 (create_grant_host_mapping). */
 const MAX_KADDR_WINDOWS = Math.floor((2 ** 47 - NETBACK_KADDR_BASE) / (NETBACK_KADDR_WINDOW_PAGES * 4096));
@@ -232,9 +232,9 @@ export class Netback implements NetbackContext {
       });
       xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.FEATURE_SPLIT_EVENT_CHANNELS, cfg.splitEventChannels ? 1 : 0);
       xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.MULTI_QUEUE_MAX_QUEUES, cfg.maxQueues);
-      // No control ring and no persistent grants in this model yet.
+      // No control ring in this model yet; persistent grants when the option asks (RFC 2015).
       xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.FEATURE_CTRL_RING, 0);
-      xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.FEATURE_PERSISTENT, 0);
+      xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.FEATURE_PERSISTENT, cfg.persistentGrants ? 1 : 0);
     } catch (err) {
       if (!isXenstoreError(err)) throw err;
       xenbusDevFatal(dev, 5, `writing features: ${err.message}`);
@@ -366,11 +366,13 @@ export class Netback implements NetbackContext {
         queue.creditUsec = rate.usec;
       }
       queue.creditWindowStartNs = this.env.hv.sim.clock.now();
+      if (vif.persistent) xenvifInitPersistentGnts(queue);
       queues.push(queue);
       const err = this.connectDataRings(be, queue, requested);
       if (err) {
         vif.queues = queues.slice(0, i);
         if (vif.queues.length > 0) xenvifDisconnectData(vif);
+        xenvifFreePersistentGnts(queue); // nothing mapped yet: frees the trees' windows
         this.freeKaddrWindow(queue.kaddrWindow);
         vif.queues = [];
         return;
@@ -426,6 +428,8 @@ export class Netback implements NetbackContext {
     vif.ipCsum = !xenbusReadUnsigned(conn, fe, NETIF_XS_KEY.FEATURE_NO_CSUM_OFFLOAD, 0);
     vif.ipv6Csum = xenbusReadUnsigned(conn, fe, NETIF_XS_KEY.FEATURE_IPV6_CSUM_OFFLOAD, 0) !== 0;
     vif.multicastControl = xenbusReadUnsigned(conn, fe, NETIF_XS_KEY.REQUEST_MULTICAST_CONTROL, 0) !== 0;
+    // Persistent grants only when both ends offered them (read at every connect).
+    vif.persistent = this.config.persistentGrants && xenbusReadUnsigned(conn, fe, NETIF_XS_KEY.FEATURE_PERSISTENT, 0) !== 0;
   }
 }
 
