@@ -131,6 +131,12 @@ export interface NetfrontOptions {
   readonly trusted?: boolean;
   /** The VCPU serving queue `q` (its interrupts, NAPI and timers). Default vcpus[q % nr]. */
   readonly vcpuOf?: (queue: number) => Vcpu;
+  /**
+   * Persistent grants (the 2015 RFC, SEEDS.md §2): when the backend offers `feature-persistent`,
+   * write `feature-persistent` = 1 and send and receive through a fixed pool of pages granted
+   * once per ring slot, copying packets in and out of them. Default false (grant per packet).
+   */
+  readonly persistentGrants?: boolean;
 }
 
 // ------------------------------------------------------------------ counters
@@ -179,6 +185,15 @@ export interface NetfrontStats {
   rxNotifies: number;
   /** Refill attempts that left fewer than NET_RX_SLOTS_MIN buffers (timer armed). */
   rxRefillShort: number;
+  /** Persistent grants: bytes memcpy'd into the TX pool pages (every byte sent). */
+  txPersistentCopyBytes: number;
+  /**
+   * Persistent grants: the RX regression's extra copy (SEEDS.md §2) — bytes copied out of the
+   * pool pages beyond the RX_COPY_THRESHOLD bytes the linear pull copies anyway, and the packets
+   * longer than RX_COPY_THRESHOLD that needed it.
+   */
+  rxPersistentCopyBytes: number;
+  rxPersistentExtraCopies: number;
   /** xennet_poll runs. */
   napiPolls: number;
   /** Interrupts taken on this queue's event channel(s). */
@@ -213,6 +228,9 @@ export function newNetfrontStats(): NetfrontStats {
     rxPushes: 0,
     rxNotifies: 0,
     rxRefillShort: 0,
+    txPersistentCopyBytes: 0,
+    rxPersistentCopyBytes: 0,
+    rxPersistentExtraCopies: 0,
     napiPolls: 0,
     interrupts: 0,
   };
@@ -312,6 +330,18 @@ export class NetfrontQueue {
   readonly rxSkbs: (SkBuff | null)[] = new Array(NET_RX_RING_SIZE).fill(null);
   readonly grantRxRef = new Int32Array(NET_RX_RING_SIZE).fill(INVALID_GRANT_REF);
   readonly grefRxHead: GrantRefHead = { head: -1 };
+  // Persistent grants: one page per TX id and one per RX buffer, granted once at setup.
+  /** Set when this queue's rings were set up with persistent grants. */
+  persistent = false;
+  readonly txPgPage: (Page | null)[] = new Array(NET_TX_RING_SIZE).fill(null);
+  readonly txPgRef = new Int32Array(NET_TX_RING_SIZE).fill(INVALID_GRANT_REF);
+  readonly rxPgPage: (Page | null)[] = new Array(NET_RX_RING_SIZE).fill(null);
+  readonly rxPgRef = new Int32Array(NET_RX_RING_SIZE).fill(INVALID_GRANT_REF);
+  /** Free RX pool pages (a stack of indices); never empty while a ring slot is free. */
+  readonly rxPgFree = new Uint16Array(NET_RX_RING_SIZE);
+  rxPgFreeCount = 0;
+  /** gref -> index of its RX pool page (the response names the gref we posted). */
+  readonly rxPgIndex = new Map<number, number>();
   /** rx_rsp_unconsumed: responses seen by the interrupt handler, for the "going backwards" check. */
   rxRspUnconsumed = 0;
   /** NAPI_STATE_SCHED */
@@ -358,6 +388,8 @@ export class NetfrontInfo {
   broken = false;
   /** Bounce every TX packet to fresh zeroed pages (backend not trusted). */
   bounce = false;
+  /** Persistent grants negotiated (we asked and the backend offered feature-persistent). */
+  persistent = false;
   /** netif_carrier_ok */
   carrier = false;
   /** Features negotiated with the backend (xennet_fix_features). */

@@ -3,6 +3,7 @@
  * queue selection and stop/wake, counters, and the xenbus life cycle (probe, close, reconnect,
  * remove), plus what a teardown check needs to know.
  */
+import { persistentGrantsHeld } from "./persistent.js";
 import type { Vcpu } from "@pvnet/hypervisor";
 import type { SkBuff } from "@pvnet/skb-model";
 import { XenbusState, type XenbusStateValue, xenbusSwitchState } from "@pvnet/xenstore";
@@ -144,6 +145,7 @@ export class Netfront {
     for (const q of np.queues) {
       if (q.txRingPage !== null) grants++;
       if (q.rxRingPage !== null) grants++;
+      grants += persistentGrantsHeld(q);
       for (let i = 0; i < q.txSkbs.length; i++) if (q.txSkbs[i] !== null) tx++;
       for (let i = 0; i < q.rxSkbs.length; i++) if (q.rxSkbs[i] !== null) rx++;
       if (q.txEvtchn !== 0) evtchns += q.txEvtchn === q.rxEvtchn ? 1 : 2;

@@ -32,6 +32,7 @@ import {
 import {
   CHECKSUM_PARTIAL,
   CHECKSUM_UNNECESSARY,
+  COST_MEMCPY,
   MAX_SKB_FRAGS,
   NET_IP_ALIGN,
   PAGE_SIZE,
@@ -147,12 +148,20 @@ export function xennetAllocRxBuffers(q: NetfrontQueue, vcpu: Vcpu): void {
     // Invariant: a free ring position has no posted buffer (BUG_ON(queue->rx_skbs[id])).
     if (q.rxSkbs[id] !== null) throw new NetfrontError("BUG", `rx slot ${id} still holds a buffer`);
     q.rxSkbs[id] = skb;
-    const ref = gnttab.claimGrantReference(q.grefRxHead);
-    if (ref < 0) throw new NetfrontError("BUG", "rx grant references exhausted");
-    q.grantRxRef[id] = ref;
-    const page = skb.shinfo.frags[0]?.page as Page;
-    gnttab.grantForeignAccessRef(ref, np.otherendId, page.gfns[0] as number, false);
-    vcpu.charge(COST_GRANT_ACCESS);
+    if (q.persistent) {
+      // The buffer is a pool page granted once; the skb's own page receives the copy later.
+      // Invariant: as many pool pages as ring slots, so one is free for every free slot.
+      if (q.rxPgFreeCount === 0) throw new NetfrontError("BUG", "persistent rx pool empty");
+      q.grantRxRef[id] = q.rxPgRef[q.rxPgFree[--q.rxPgFreeCount] as number] as number;
+    } else {
+      const ref = gnttab.claimGrantReference(q.grefRxHead);
+      if (ref < 0) throw new NetfrontError("BUG", "rx grant references exhausted");
+      q.grantRxRef[id] = ref;
+      const page = skb.shinfo.frags[0]?.page as Page;
+      gnttab.grantForeignAccessRef(ref, np.otherendId, page.gfns[0] as number, false);
+      vcpu.charge(COST_GRANT_ACCESS);
+    }
+    const ref = q.grantRxRef[id] as number;
     const req = q.rxReq;
     req.id = id;
     req.gref = ref;
@@ -261,6 +270,9 @@ function xennetGetResponses(q: NetfrontQueue, rinfo: NetfrontRxInfo, rp: number,
       np.alert(q, `rx->offset: ${rx.offset}, size: ${rx.status}`);
       xennetMoveRxSlot(q, skb, ref);
       err = -EINVAL;
+    } else if (q.persistent) {
+      xennetCopyPersistentRx(q, rx, skb, ref, slots === 1, vcpu);
+      if (skb !== null) list.push(skb);
     } else {
       vcpu.charge(COST_GRANT_ACCESS);
       if (!gnttab.endForeignAccessRef(ref)) {
@@ -298,6 +310,30 @@ function xennetGetResponses(q: NetfrontQueue, rinfo: NetfrontRxInfo, rp: number,
   }
   if (err !== 0) setRxRspCons(q, (cons + slots) >>> 0);
   return err;
+}
+
+/**
+ * Persistent grants: copy the `rx.status` bytes the backend wrote at `rx.offset` of the pool page
+ * behind `ref` into the same place of the skb's own page, and put the pool page back for the next
+ * buffer. The first RX_COPY_THRESHOLD bytes of a packet are what the linear pull copies in any
+ * case; the rest is the RFC's extra copy (skb_copy_ubufs), charged and counted here.
+ */
+function xennetCopyPersistentRx(q: NetfrontQueue, rx: NetifRxResponse, skb: SkBuff | null, ref: number, first: boolean, vcpu: Vcpu): void {
+  const k = q.rxPgIndex.get(ref);
+  // Invariant: every posted RX gref of a persistent queue is one of its pool's.
+  if (k === undefined) throw new NetfrontError("BUG", `rx gref ${ref} is not a pool grant`);
+  q.rxPgFree[q.rxPgFreeCount++] = k;
+  const dst = skb?.shinfo.frags[0]?.page;
+  if (dst === null || dst === undefined || rx.status === 0) return;
+  // rx.offset + rx.status <= XEN_PAGE_SIZE was checked by the caller.
+  q.info.hv.machine.copy(dst.addr(rx.offset), (q.rxPgPage[k] as Page).addr(rx.offset), rx.status);
+  const extra = first ? Math.max(0, rx.status - RX_COPY_THRESHOLD) : rx.status;
+  if (extra > 0) {
+    vcpu.charge(COST_MEMCPY, extra);
+    q.stats.rxPersistentCopyBytes += extra;
+  }
+  // A packet longer than RX_COPY_THRESHOLD (more bytes, or more slots) needs the extra copy.
+  if (first && (rx.status > RX_COPY_THRESHOLD || (rx.flags & NETRXF_more_data) !== 0)) q.stats.rxPersistentExtraCopies++;
 }
 
 /** xennet_set_skb_gso */
@@ -570,7 +606,8 @@ export function xennetReleaseRxBufs(q: NetfrontQueue, vcpu: Vcpu): void {
     q.rxSkbs[id] = null;
     const ref = q.grantRxRef[id] as number;
     q.grantRxRef[id] = INVALID_GRANT_REF;
-    if (ref !== INVALID_GRANT_REF) xennetEndAccessDeferred(q.info, ref, skb.shinfo.frags[0]?.page ?? null, vcpu);
+    // A pool grant is ended with the whole pool (xennetFreePersistentGnts).
+    if (ref !== INVALID_GRANT_REF && !q.persistent) xennetEndAccessDeferred(q.info, ref, skb.shinfo.frags[0]?.page ?? null, vcpu);
     skb.free();
   }
 }

@@ -153,6 +153,14 @@ export function xennetTxBufGc(q: NetfrontQueue, vcpu: Vcpu): boolean {
         np.setBroken(q, "Response for inactive request");
         return workDone;
       }
+      if (q.persistent) {
+        // The id's pool page stays granted; the skb was freed once copied.
+        q.txLink[id] = TX_LINK_NONE;
+        addIdToList(q, "free", id);
+        if (rsp.status === NETIF_RSP_ERROR) q.stats.txRspError++;
+        else if (rsp.status === NETIF_RSP_DROPPED) q.stats.txRspDropped++;
+        continue;
+      }
       const skb = q.txSkbs[id] as SkBuff;
       const ref = q.grantTxRef[id] as number;
       vcpu.charge(COST_GRANT_ACCESS);
@@ -319,6 +327,7 @@ export function xennetStartXmit(np: NetfrontInfo, skb: SkBuff, queueIndex: numbe
   // Too big for the 16-bit size of the first request: drop (net_alert "too big for wire format").
   if (skb.len > XEN_NETIF_MAX_TX_SIZE) return drop(stats, skb, "tooBig");
   if (!skbPagesAreOurs(np, skb)) return drop(stats, skb, "foreign");
+  if (q.persistent) return xennetStartXmitPersistent(np, q, skb, vcpu);
 
   let slots = xennetCountSkbSlots(skb);
   if (slots > np.maxTxSlots) {
@@ -382,7 +391,19 @@ export function xennetStartXmit(np: NetfrontInfo, skb: SkBuff, queueIndex: numbe
     if (f !== undefined && f.page !== null) b.makeTxreqs(f.page, f.offset, f.size);
   }
   first.size = skb.len; // the first request carries the packet's length
+  const bytes = skb.len;
+  b.skb = undefined as unknown as SkBuff;
+  return xennetTxPush(np, q, b.n, gso, bytes, vcpu);
+}
 
+/**
+ * The end of xennet_start_xmit: the packet's requests (q.txReqs[0..n), the GSO extra after the
+ * first) onto the ring, push and notify, reap completions, stop the queue when it is full.
+ */
+function xennetTxPush(np: NetfrontInfo, q: NetfrontQueue, n: number, gso: boolean, bytes: number, vcpu: Vcpu): number {
+  const tx = q.tx as NonNullable<NetfrontQueue["tx"]>;
+  const stats = q.stats;
+  const first = q.txReqs[0] as NetifTxRequest;
   // Onto the ring: first request, the GSO extra, then the rest (the backend sees none of it
   // before the push below).
   let idx = tx.produceRequest();
@@ -393,13 +414,12 @@ export function xennetStartXmit(np: NetfrontInfo, skb: SkBuff, queueIndex: numbe
     stats.txExtras++;
     vcpu.charge(COST_RING_REQUEST);
   }
-  for (let i = 1; i < b.n; i++) {
+  for (let i = 1; i < n; i++) {
     idx = tx.produceRequest();
     tx.writeRequest(idx, writeTxRequest, q.txReqs[i] as NetifTxRequest);
   }
-  for (let i = 0; i < b.n; i++) vcpu.charge(COST_RING_REQUEST);
-  stats.txRequests += b.n;
-  const bytes = skb.len;
+  for (let i = 0; i < n; i++) vcpu.charge(COST_RING_REQUEST);
+  stats.txRequests += n;
 
   xennetMarkTxPending(q);
   stats.txPushes++;
@@ -409,7 +429,6 @@ export function xennetStartXmit(np: NetfrontInfo, skb: SkBuff, queueIndex: numbe
   }
   stats.txPackets++;
   stats.txBytes += bytes;
-  b.skb = undefined as unknown as SkBuff;
 
   // Not safe to touch skb after this: completions may free it.
   xennetTxBufGc(q, vcpu);
@@ -418,6 +437,57 @@ export function xennetStartXmit(np: NetfrontInfo, skb: SkBuff, queueIndex: numbe
     stats.txQueueStops++;
   }
   return NETDEV_TX_OK;
+}
+
+/**
+ * xennet_start_xmit with persistent grants (RFC 2015): copy the packet into the pool pages of as
+ * many ids as its bytes need (4 KiB each, from offset 0), one request per id carrying that
+ * id's persistent gref, and free the skb at once: nothing of it stays granted.
+ */
+function xennetStartXmitPersistent(np: NetfrontInfo, q: NetfrontQueue, skb: SkBuff, vcpu: Vcpu): number {
+  const stats = q.stats;
+  const len = skb.len;
+  const slots = Math.max(1, Math.ceil(len / PAGE_SIZE));
+  if (!np.carrier || (slots > 1 && !np.canSg) || netifNeedsGso(np, skb)) return drop(stats, skb, "features");
+  const tx = q.tx;
+  const gso = skb.shinfo.gsoSize !== 0;
+  // Invariant: a running queue has room for a worst-case packet (netfront_tx_slot_available).
+  if (tx === null || tx.freeRequests() < slots + (gso ? 1 : 0)) throw new NetfrontError("BUG", "tx ring full on a running queue");
+  let off = 0;
+  for (let n = 0; n < slots; n++) {
+    const id = getIdFromList(q, "free");
+    // Invariant: ids are never short while the queue is running (as many ids as ring slots).
+    if (id === TX_LINK_NONE) throw new NetfrontError("BUG", "tx id free list empty");
+    const page = q.txPgPage[id] as Page;
+    const chunk = Math.min(PAGE_SIZE, len - off);
+    if (skb.copyBitsToPage(off, page, 0, chunk) !== 0) throw new NetfrontError("BUG", "persistent tx: skb_copy_bits failed");
+    const req = q.txReqs[n] as NetifTxRequest;
+    req.id = id;
+    req.gref = q.txPgRef[id] as number;
+    req.offset = 0;
+    req.size = chunk;
+    req.flags = 0;
+    if (n > 0) (q.txReqs[n - 1] as NetifTxRequest).flags |= NETTXF_more_data;
+    addIdToList(q, "pend", id);
+    off += chunk;
+  }
+  vcpu.charge(COST_MEMCPY, len);
+  stats.txPersistentCopyBytes += len;
+  const first = q.txReqs[0] as NetifTxRequest;
+  if (skb.ipSummed === CHECKSUM_PARTIAL) first.flags |= NETTXF_csum_blank | NETTXF_data_validated;
+  else if (skb.ipSummed === CHECKSUM_UNNECESSARY) first.flags |= NETTXF_data_validated;
+  if (gso) {
+    first.flags |= NETTXF_extra_info;
+    const e = q.txExtra;
+    e.type = XEN_NETIF_EXTRA_TYPE_GSO;
+    e.flags = 0;
+    e.gsoSize = skb.shinfo.gsoSize;
+    e.gsoType = (skb.shinfo.gsoType & SKB_GSO_TCPV6) !== 0 ? XEN_NETIF_GSO_TYPE_TCPV6 : XEN_NETIF_GSO_TYPE_TCPV4;
+    e.gsoFeatures = 0;
+  }
+  first.size = len;
+  skb.free(); // dev_consume_skb_any: its bytes are in the pool pages now
+  return xennetTxPush(np, q, slots, gso, len, vcpu);
 }
 
 /**

@@ -7,6 +7,7 @@
  * Everything runs in the callbacks of the guest's xenbus watches (the xenwatch thread, on VCPU 0)
  * or on the queues' VCPUs; nothing calls into the backend.
  */
+import { xennetFreePersistentGnts, xennetInitPersistentGnts } from "./persistent.js";
 import { isXenError, type Vcpu, XEN_PAGE_SIZE } from "@pvnet/hypervisor";
 import { NETIF_RX_RING, NETIF_TX_RING, NETIF_XS_KEY, netifQueueDir } from "@pvnet/netif";
 import { FrontRing, SharedRing } from "@pvnet/shared-ring";
@@ -212,6 +213,10 @@ function setupNetfront(np: NetfrontInfo, q: NetfrontQueue, featureSplitEvtchn: b
     if (!isXenError(e)) throw e;
     return e.rc;
   }
+  if (np.persistent) {
+    const err = xennetInitPersistentGnts(np, q, watchVcpu(np));
+    if (err !== 0) return err;
+  }
   bindHandlers(np, q);
   q.live = true;
   return 0;
@@ -271,6 +276,8 @@ export function talkToNetback(np: NetfrontInfo): number {
     }
     if (np.queues.length > 0 && !np.disconnected) xennetDisconnectBackend(np);
     np.broken = false; // a reconnect resets the "broken" indicator
+    // Persistent grants only when we want them and the backend offers them.
+    np.persistent = np.options.persistentGrants === true && xenbusReadUnsigned(conn, dev.otherend, NETIF_XS_KEY.FEATURE_PERSISTENT, 0) !== 0;
 
     // xennet_create_queues
     const queues: NetfrontQueue[] = [];
@@ -312,6 +319,7 @@ export function talkToNetback(np: NetfrontInfo): number {
       xenbusPrintf(conn, tx, dev.nodename, NETIF_XS_KEY.FEATURE_GSO_TCPV4, 1);
       xenbusPrintf(conn, tx, dev.nodename, NETIF_XS_KEY.FEATURE_GSO_TCPV6, 1);
       xenbusPrintf(conn, tx, dev.nodename, NETIF_XS_KEY.FEATURE_IPV6_CSUM_OFFLOAD, 1);
+      if (np.persistent) xenbusPrintf(conn, tx, dev.nodename, NETIF_XS_KEY.FEATURE_PERSISTENT, 1);
     });
     return 0;
   } catch (e) {
@@ -352,6 +360,7 @@ export function xennetDisconnectBackend(np: NetfrontInfo): void {
     q.rxEvtchn = 0;
     xennetReleaseTxBufs(q, endAccess);
     xennetReleaseRxBufs(q, v);
+    xennetFreePersistentGnts(q, endAccess);
     np.env.gnttab.freeGrantReferences(q.grefTxHead);
     np.env.gnttab.freeGrantReferences(q.grefRxHead);
     // xennet_end_access: end access and free the ring pages.

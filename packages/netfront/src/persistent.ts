@@ -1,0 +1,92 @@
+/**
+ * Persistent grants of the frontend (the 2015 RFC "xen-netfront: persistent grants", SEEDS.md
+ * §2): at setup every TX id gets one page granted read-only and every RX buffer slot one page
+ * granted writable, for the life of the connection. TX copies each packet into the pages of the
+ * ids it uses; RX copies each packet out of the page the backend wrote. No grant is claimed,
+ * granted or ended per packet, so the backend can keep them all mapped.
+ */
+import type { Vcpu } from "@pvnet/hypervisor";
+import { type Page, putPage } from "@pvnet/skb-model";
+import { COST_GRANT_ACCESS, INVALID_GRANT_REF, NET_RX_RING_SIZE, NET_TX_RING_SIZE, type NetfrontInfo, type NetfrontQueue } from "./common.js";
+
+const ENOMEM = 12;
+
+/** A zeroed page of the guest's pool (nothing of older data is ever visible to the backend), or null. */
+function zeroedPage(np: NetfrontInfo): Page | null {
+  const page = np.env.skbs.pool.allocPage();
+  if (page !== null) np.hv.machine.fill(page.addr(0), 0, page.size);
+  return page;
+}
+
+/**
+ * Grant the queue's pools: NET_TX_RING_SIZE read-only pages (id i uses page i) and
+ * NET_RX_RING_SIZE writable pages, each with a reference claimed from the queue's private list
+ * (which holds exactly as many). 0 or -ENOMEM (what was granted is released by
+ * xennetFreePersistentGnts at disconnect).
+ */
+export function xennetInitPersistentGnts(np: NetfrontInfo, q: NetfrontQueue, vcpu: Vcpu): number {
+  const gnttab = np.env.gnttab;
+  q.persistent = true;
+  for (let i = 0; i < NET_TX_RING_SIZE; i++) {
+    const page = zeroedPage(np);
+    if (page === null) return -ENOMEM;
+    const ref = gnttab.claimGrantReference(q.grefTxHead);
+    if (ref < 0) {
+      putPage(page);
+      return -ENOMEM;
+    }
+    gnttab.grantForeignAccessRef(ref, np.otherendId, page.gfns[0] as number, true);
+    vcpu.charge(COST_GRANT_ACCESS);
+    q.txPgPage[i] = page;
+    q.txPgRef[i] = ref;
+  }
+  q.rxPgIndex.clear();
+  q.rxPgFreeCount = 0;
+  for (let i = 0; i < NET_RX_RING_SIZE; i++) {
+    const page = zeroedPage(np);
+    if (page === null) return -ENOMEM;
+    const ref = gnttab.claimGrantReference(q.grefRxHead);
+    if (ref < 0) {
+      putPage(page);
+      return -ENOMEM;
+    }
+    gnttab.grantForeignAccessRef(ref, np.otherendId, page.gfns[0] as number, false);
+    vcpu.charge(COST_GRANT_ACCESS);
+    q.rxPgPage[i] = page;
+    q.rxPgRef[i] = ref;
+    q.rxPgIndex.set(ref, i);
+    q.rxPgFree[q.rxPgFreeCount++] = i;
+  }
+  return 0;
+}
+
+/**
+ * At disconnect: end access to every pool grant (deferred, page kept, while the backend still
+ * maps it) and free the pages.
+ */
+export function xennetFreePersistentGnts(q: NetfrontQueue, endAccess: (ref: number, page: Page | null) => void): void {
+  for (const [pages, refs] of [
+    [q.txPgPage, q.txPgRef],
+    [q.rxPgPage, q.rxPgRef],
+  ] as const) {
+    for (let i = 0; i < pages.length; i++) {
+      const page = pages[i];
+      if (page === null || page === undefined) continue;
+      endAccess(refs[i] as number, page);
+      putPage(page);
+      pages[i] = null;
+      refs[i] = INVALID_GRANT_REF;
+    }
+  }
+  q.rxPgIndex.clear();
+  q.rxPgFreeCount = 0;
+  q.persistent = false;
+}
+
+/** Pool pages still granted (for `outstanding()`). */
+export function persistentGrantsHeld(q: NetfrontQueue): number {
+  let n = 0;
+  for (const p of q.txPgPage) if (p !== null) n++;
+  for (const p of q.rxPgPage) if (p !== null) n++;
+  return n;
+}
