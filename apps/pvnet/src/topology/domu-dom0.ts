@@ -42,6 +42,11 @@ export interface DomuDom0Options {
   readonly txHypercalls?: TxHypercallMode;
   readonly maptrack?: MaptrackVariant;
   readonly profile?: CostProfile;
+  /**
+   * Persistent grants (SEEDS.md §2, RFC 2015) in both netfront and netback: each offers
+   * `feature-persistent` and the vif uses them. Default false: the copy/map baseline.
+   */
+  readonly persistent?: boolean;
   /** Serve the live xenstore on this unix socket while the run lasts. */
   readonly xenstoreSocket?: string;
 }
@@ -53,6 +58,8 @@ export interface RunReport {
   readonly pktSize: number;
   readonly queues: number;
   readonly seed: number;
+  /** Persistent grants asked for (both drivers' option); `counters.persistent_grants` says if the vif used them. */
+  readonly persistent: boolean;
   readonly packetsSent: number;
   readonly packetsDelivered: number;
   readonly bytesDelivered: number;
@@ -178,6 +185,7 @@ function runTraffic(host: Host, dom0: Kernel, guest: Kernel, options: DomuDom0Op
     {
       ...(options.headerCopy === undefined ? {} : { headerCopy: options.headerCopy }),
       ...(options.txHypercalls === undefined ? {} : { txHypercalls: options.txHypercalls }),
+      ...(options.persistent === true ? { persistentGrants: true } : {}),
       onConnect: (v) => {
         vif = v;
       },
@@ -213,6 +221,7 @@ function runTraffic(host: Host, dom0: Kernel, guest: Kernel, options: DomuDom0Op
       onReceive: (skb) => deliver(skb),
       onQueueWake: () => wakeTxGenerator(),
       vcpuOf: (q) => guest.domain.vcpus[q % queues] as Vcpu,
+      ...(options.persistent === true ? { persistentGrants: true } : {}),
     },
   );
 
@@ -315,6 +324,7 @@ function runTraffic(host: Host, dom0: Kernel, guest: Kernel, options: DomuDom0Op
     pktSize: options.pktSize,
     queues: numQueues,
     seed: options.seed,
+    persistent: options.persistent === true,
     packetsSent: sent,
     packetsDelivered: sink.delivered,
     bytesDelivered: bytes,
