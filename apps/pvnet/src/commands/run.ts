@@ -7,7 +7,7 @@ import type { Command } from "./command.js";
 const USAGE = `usage: pvnet run --topology domu-dom0 --direction tx|rx --pkt-size N --packets N
                  [--queues N] [--seed N] [--burst N] [--clone-skbs N] [--window-bytes N]
                  [--layout seed5|JSON]
-                 [--header-copy multi-slot|first-slot] [--tx-hypercalls two|multicall]
+                 [--header-copy multi-slot|first-slot] [--tx-hypercalls two|multicall] [--persistent]
                  [--profile NAME] [--xenstored SOCKET] [--json]
 
 Runs one deterministic scenario: the guest (tx) or Dom0 (rx) sends N stamped frames of the given
@@ -70,6 +70,7 @@ export const run: Command = {
           "tx-hypercalls": { type: "string" },
           profile: { type: "string" },
           xenstored: { type: "string" },
+          persistent: { type: "boolean", default: false },
           json: { type: "boolean", default: false },
           help: { type: "boolean", short: "h", default: false },
         },
@@ -108,6 +109,7 @@ export const run: Command = {
         ...(headerCopy === undefined ? {} : { headerCopy }),
         ...(txHypercalls === undefined ? {} : { txHypercalls }),
         ...(profile === undefined ? {} : { profile }),
+        ...(values.persistent === true ? { persistent: true } : {}),
         ...(values.xenstored === undefined ? {} : { xenstoreSocket: values.xenstored as string }),
       });
       if (values.json === true) process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -115,7 +117,7 @@ export const run: Command = {
         const r = report;
         process.stdout.write(
           [
-            `${r.topology} ${r.direction} pkt-size ${r.pktSize} queues ${r.queues} seed ${r.seed}`,
+            `${r.topology} ${r.direction} pkt-size ${r.pktSize} queues ${r.queues} seed ${r.seed}${r.persistent ? " persistent grants" : ""}`,
             `sent ${r.packetsSent}  delivered ${r.packetsDelivered} (${r.bytesDelivered} bytes)  dropped ${r.dropped}  corrupt ${r.corrupt}`,
             `model speed here: ${rate(r.wall.mpps)}, ${r.wall.gbit.toFixed(3)} Gbit/s (${r.wall.seconds.toFixed(2)} s wall)`,
             `predicted (${r.modelled.profile}): ${rate(r.modelled.mpps)}, ${r.modelled.gbit.toFixed(2)} Gbit/s`,

@@ -43,10 +43,11 @@ export interface DomuDom0Options {
   readonly maptrack?: MaptrackVariant;
   readonly profile?: CostProfile;
   /**
-   * Persistent grants (SEEDS.md §2, RFC 2015) in both netfront and netback: each offers
-   * `feature-persistent` and the vif uses them. Default false: the copy/map baseline.
+   * Persistent grants (SEEDS.md §2, RFC 2015): true enables them in both netfront and netback
+   * (each offers `feature-persistent` and the vif uses them); `{ frontend, backend }` enables one
+   * side only, which negotiates the copy/map baseline. Default false: the baseline.
    */
-  readonly persistent?: boolean;
+  readonly persistent?: boolean | { readonly frontend?: boolean; readonly backend?: boolean };
   /** Serve the live xenstore on this unix socket while the run lasts. */
   readonly xenstoreSocket?: string;
 }
@@ -58,7 +59,7 @@ export interface RunReport {
   readonly pktSize: number;
   readonly queues: number;
   readonly seed: number;
-  /** Persistent grants asked for (both drivers' option); `counters.persistent_grants` says if the vif used them. */
+  /** Persistent grants asked for on both sides; `counters.persistent_grants` says whether the vif used them. */
   readonly persistent: boolean;
   readonly packetsSent: number;
   readonly packetsDelivered: number;
@@ -158,6 +159,9 @@ export async function runDomuDom0(options: DomuDom0Options): Promise<RunReport> 
 
 function runTraffic(host: Host, dom0: Kernel, guest: Kernel, options: DomuDom0Options, queues: number, l4: L4): RunReport {
   const { hv } = host;
+  const pg = options.persistent;
+  const frontendPersistent = pg === true || (typeof pg === "object" && pg.frontend === true);
+  const backendPersistent = pg === true || (typeof pg === "object" && pg.backend === true);
   const sink = new TrafficSink();
   const frame = new Uint8Array(MAX_FRAME);
   // Virtual time of the last delivery: the end of the traffic phase (timers that fire later, like
@@ -185,7 +189,7 @@ function runTraffic(host: Host, dom0: Kernel, guest: Kernel, options: DomuDom0Op
     {
       ...(options.headerCopy === undefined ? {} : { headerCopy: options.headerCopy }),
       ...(options.txHypercalls === undefined ? {} : { txHypercalls: options.txHypercalls }),
-      ...(options.persistent === true ? { persistentGrants: true } : {}),
+      ...(backendPersistent ? { persistentGrants: true } : {}),
       onConnect: (v) => {
         vif = v;
       },
@@ -221,7 +225,7 @@ function runTraffic(host: Host, dom0: Kernel, guest: Kernel, options: DomuDom0Op
       onReceive: (skb) => deliver(skb),
       onQueueWake: () => wakeTxGenerator(),
       vcpuOf: (q) => guest.domain.vcpus[q % queues] as Vcpu,
-      ...(options.persistent === true ? { persistentGrants: true } : {}),
+      ...(frontendPersistent ? { persistentGrants: true } : {}),
     },
   );
 
@@ -324,7 +328,7 @@ function runTraffic(host: Host, dom0: Kernel, guest: Kernel, options: DomuDom0Op
     pktSize: options.pktSize,
     queues: numQueues,
     seed: options.seed,
-    persistent: options.persistent === true,
+    persistent: frontendPersistent && backendPersistent,
     packetsSent: sent,
     packetsDelivered: sink.delivered,
     bytesDelivered: bytes,
