@@ -132,6 +132,8 @@ export interface FrontendOptions {
   /** Write feature-rx-notify (default true). */
   readonly rxNotify?: boolean;
   readonly gso?: boolean;
+  /** Write feature-persistent = 1 (default false). */
+  readonly persistent?: boolean;
 }
 
 /** One slot of a TX packet: `len` bytes at `offset` of a fresh page. */
@@ -237,6 +239,7 @@ export class RawFrontend {
     xenbusPrintf(conn, XBT_NIL, dir, NETIF_XS_KEY.FEATURE_RX_NOTIFY, (this.options.rxNotify ?? true) ? 1 : 0);
     xenbusPrintf(conn, XBT_NIL, dir, NETIF_XS_KEY.FEATURE_SG, 1);
     xenbusPrintf(conn, XBT_NIL, dir, NETIF_XS_KEY.FEATURE_GSO_TCPV4, (this.options.gso ?? true) ? 1 : 0);
+    if (this.options.persistent === true) xenbusPrintf(conn, XBT_NIL, dir, NETIF_XS_KEY.FEATURE_PERSISTENT, 1);
   }
 
   get vif(): Xenvif {
