@@ -174,12 +174,14 @@ describe("a malicious frontend with persistent grants", () => {
       const prng = w.hv.sim.prng.fork("fuzz");
       const refs = [bad.grantData(makeFrame(4096, seed), 0), bad.grantData(makeFrame(4096, seed + 1), 0)];
       for (let i = 0; i < 40; i++) {
+        // Half plausible single-slot packets (they reach the tree), half anything at all.
+        const plausible = prng.chance({ numerator: 1, denominator: 2 });
         bad.queueRaw({
           gref: prng.chance({ numerator: 1, denominator: 4 }) ? prng.below(5000) : (refs[prng.below(2)] as number),
-          offset: prng.below(4200),
-          flags: prng.below(16),
+          offset: plausible ? prng.below(2000) : prng.below(4200),
+          flags: plausible ? 0 : prng.below(16),
           id: prng.below(65536),
-          size: prng.below(70000) & 0xffff,
+          size: plausible ? 14 + prng.below(2000) : prng.below(70000) & 0xffff,
         });
       }
       bad.pushTx();
