@@ -141,17 +141,22 @@ export class Netfront {
     let reserved = 0;
     let tx = 0;
     let rx = 0;
+    let rxOwnGrants = 0;
     let evtchns = 0;
     for (const q of np.queues) {
       if (q.txRingPage !== null) grants++;
       if (q.rxRingPage !== null) grants++;
       grants += persistentGrantsHeld(q);
       for (let i = 0; i < q.txSkbs.length; i++) if (q.txSkbs[i] !== null) tx++;
-      for (let i = 0; i < q.rxSkbs.length; i++) if (q.rxSkbs[i] !== null) rx++;
+      let posted = 0;
+      for (let i = 0; i < q.rxSkbs.length; i++) if (q.rxSkbs[i] !== null) posted++;
+      rx += posted;
+      // A posted RX buffer of a persistent queue uses a pool grant (counted above), not its own.
+      if (!q.persistent) rxOwnGrants += posted;
       if (q.txEvtchn !== 0) evtchns += q.txEvtchn === q.rxEvtchn ? 1 : 2;
       reserved += countList(np, q.grefTxHead.head) + countList(np, q.grefRxHead.head);
     }
-    grants += tx + rx;
+    grants += tx + rxOwnGrants;
     return { grants, reservedRefs: reserved, deferredGrants: np.deferred.length, txInFlight: tx, rxPosted: rx, evtchns };
   }
 }

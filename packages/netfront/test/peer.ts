@@ -53,6 +53,8 @@ export interface PeerFeatures {
   split?: boolean;
   maxQueues?: number;
   rxCopy?: boolean;
+  /** Offer feature-persistent (default false). */
+  persistent?: boolean;
 }
 
 /** One packet as the backend saw it on the TX ring. */
@@ -110,7 +112,7 @@ export class TestBackend {
     w(NETIF_XS_KEY.FEATURE_RX_FLIP, 0);
     w(NETIF_XS_KEY.FEATURE_SPLIT_EVENT_CHANNELS, f.split ? 1 : 0);
     w(NETIF_XS_KEY.MULTI_QUEUE_MAX_QUEUES, f.maxQueues ?? 1);
-    w(NETIF_XS_KEY.FEATURE_PERSISTENT, 0);
+    w(NETIF_XS_KEY.FEATURE_PERSISTENT, f.persistent === true ? 1 : 0);
     xenbusSwitchState(this.dev, XenbusState.InitWait);
     xenbusWatchOtherend(this.dev, (_d, state) => this.frontendChanged(state));
   }
