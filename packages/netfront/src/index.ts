@@ -32,6 +32,7 @@ export {
   TX_PENDING,
 } from "./common.js";
 export { Netfront, type NetfrontOutstanding } from "./netfront.js";
+export { persistentGrantsHeld, xennetFreePersistentGnts, xennetInitPersistentGnts } from "./persistent.js";
 export { FLOW_HASH_SEED, jhash3Words, skbGetHash, xennetSelectQueue } from "./queue.js";
 export { napiSchedule, skbChecksumSetup, xennetAllocRxBuffers, xennetHandleRx, xennetPoll } from "./rx.js";
 export { bounceSkb, netfrontTxSlotAvailable, xennetStartXmit, xennetTxBufGc } from "./tx.js";
