@@ -1,3 +1,6 @@
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { REPO_ROOT } from "@pvnet/testkit";
 import { describe, expect, test } from "vitest";
 import { type RunReport, runDomuDom0 } from "../src/topology/domu-dom0.js";
 
@@ -130,5 +133,26 @@ describe("negotiation", () => {
       expectAllDelivered(r, 400);
       expectCleanTeardown(r);
     }
+  });
+});
+
+describe("pvnet run --persistent", () => {
+  test("reports persistent: true with the vif's tree counters; without the flag persistent: false", () => {
+    const bin = fileURLToPath(new URL("../bin/pvnet.mjs", import.meta.url));
+    const run = (...extra: string[]) =>
+      JSON.parse(
+        execFileSync(process.execPath, [bin, "run", "--direction", "tx", "--pkt-size", "1496", "--packets", "200", "--json", ...extra], {
+          encoding: "utf8",
+          cwd: REPO_ROOT,
+        }),
+      ) as RunReport;
+    const on = run("--persistent");
+    expect(on.persistent).toBe(true);
+    expect(on.packetsDelivered).toBe(200);
+    expect(on.counters.persistent_grants).toBe(1);
+    expect(on.counters.persistent_tx_hits).toBeGreaterThan(0);
+    const off = run();
+    expect(off.persistent).toBe(false);
+    expect(off.counters.persistent_grants).toBe(0);
   });
 });
