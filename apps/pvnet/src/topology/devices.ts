@@ -3,15 +3,90 @@
  * allocator), the toolstack adding a vif, a netfront bound to it, and the teardown audit.
  */
 import type { Vcpu } from "@pvnet/hypervisor";
-import type { Netback } from "@pvnet/netback";
+import { type HeaderCopyMode, type Netback, type NetbackOptions, type TxHypercallMode, XENVIF_RX_QUEUE_MAX_SKBS } from "@pvnet/netback";
 import { Netfront, type NetfrontOptions } from "@pvnet/netfront";
-import { PagePool, SkbAllocator } from "@pvnet/skb-model";
+import { PagePool, type SkbDesc, SkbAllocator, skbDescLen } from "@pvnet/skb-model";
 import { libxlDeviceGenericAdd } from "@pvnet/xenstore";
-import { formatMac } from "../traffic/frame.js";
+import { formatMac, MAX_FRAME, minFrameSize } from "../traffic/frame.js";
+import { l4Of } from "../traffic/generator.js";
 import type { Host, Kernel } from "./host.js";
 
 /** Pages for a domain: ring pages and RX buffers (about 260 frames a queue) plus traffic. */
 export const PAGES_PER_QUEUE = 2048;
+/**
+ * Default in-flight bound of a topology's generator: half of netback's RX internal queue
+ * (XENVIF_RX_QUEUE_BYTES, 512 KiB), so a well-behaved sender never overruns it.
+ */
+export const DEFAULT_WINDOW_BYTES = 256 * 1024;
+/** The window also holds at most half of netback's per-queue skb bound (XENVIF_RX_QUEUE_MAX_SKBS). */
+export const MAX_WINDOW_PACKETS = XENVIF_RX_QUEUE_MAX_SKBS / 2;
+/** Bound on scheduler events of one run per packet: a livelocked model stops instead of spinning. */
+export const MAX_EVENTS_PER_PACKET = 10_000;
+/** Scheduler events allowed to connect or tear down a topology. */
+export const SETUP_EVENTS = 1_000_000;
+
+/** What every topology's traffic can be shaped with (the options `pvnet run` passes through). */
+export interface TrafficOptions {
+  readonly seed: number;
+  /** Frame size in bytes (Ethernet header included); above 1514 the frame is a TCP GSO packet. */
+  readonly pktSize: number;
+  readonly packets: number;
+  /** Queues each frontend asks for (multi-queue-num-queues), one flow per queue. */
+  readonly queues?: number;
+  /** pktgen burst: packets handed to the driver per generator step. */
+  readonly burst?: number;
+  /** pktgen clone_skbs: times one skb is resent before a fresh one is built (0: fresh each time). */
+  readonly cloneSkbs?: number;
+  /**
+   * Bytes the sender keeps in flight at most (sent, not yet delivered or counted dropped), like a
+   * TCP window. 0 sends as fast as the driver takes packets, as pktgen does: then netback's RX
+   * path drops, as Linux does, the packet that finds its internal queue full.
+   */
+  readonly windowBytes?: number;
+  /** Override the packet layout (linear length, frags...); the frame bytes are still stamped. */
+  readonly layout?: SkbDesc;
+  readonly headerCopy?: HeaderCopyMode;
+  readonly txHypercalls?: TxHypercallMode;
+  /**
+   * Persistent grants (SEEDS.md §2, RFC 2015): true enables them in both netfront and netback
+   * (each offers `feature-persistent` and the vif uses them); `{ frontend, backend }` enables one
+   * side only, which negotiates the copy/map baseline. Default false: the baseline.
+   */
+  readonly persistent?: boolean | { readonly frontend?: boolean; readonly backend?: boolean };
+}
+
+/** Check a topology's traffic options; returns the queue count. Bad values are RangeErrors. */
+export function checkTrafficOptions(options: TrafficOptions): number {
+  const queues = options.queues ?? 1;
+  const l4 = l4Of(options.pktSize);
+  if (!Number.isInteger(options.pktSize) || options.pktSize < minFrameSize(l4) || options.pktSize > MAX_FRAME) {
+    throw new RangeError(`--pkt-size must be ${minFrameSize("udp")}..${MAX_FRAME}`);
+  }
+  if (!Number.isInteger(queues) || queues < 1 || queues > 8) throw new RangeError("--queues must be 1..8");
+  if (!Number.isInteger(options.packets) || options.packets < 1) throw new RangeError("--packets must be at least 1");
+  if (options.layout !== undefined && skbDescLen(options.layout) !== options.pktSize) {
+    throw new RangeError(`the layout holds ${skbDescLen(options.layout)} bytes, not --pkt-size ${options.pktSize}`);
+  }
+  return queues;
+}
+
+/** Which side asked for persistent grants. */
+export function persistentSides(options: TrafficOptions): { readonly frontend: boolean; readonly backend: boolean } {
+  const pg = options.persistent;
+  return {
+    frontend: pg === true || (typeof pg === "object" && pg.frontend === true),
+    backend: pg === true || (typeof pg === "object" && pg.backend === true),
+  };
+}
+
+/** netback's data-path options from a topology's options (hooks are the topology's own). */
+export function netbackDataPath(options: TrafficOptions): Pick<NetbackOptions, "headerCopy" | "txHypercalls" | "persistentGrants"> {
+  return {
+    ...(options.headerCopy === undefined ? {} : { headerCopy: options.headerCopy }),
+    ...(options.txHypercalls === undefined ? {} : { txHypercalls: options.txHypercalls }),
+    ...(persistentSides(options).backend ? { persistentGrants: true } : {}),
+  };
+}
 /** Bound on live skbs of one domain's allocator. */
 const MAX_SKBS = 4096;
 
@@ -40,7 +115,7 @@ export function attachVif(
   host: Host,
   guest: Kernel,
   memory: KernelMemory,
-  options: { readonly devid: number; readonly mac: Uint8Array; readonly queues: number } & Pick<NetfrontOptions, "onReceive" | "onQueueWake">,
+  options: { readonly devid: number; readonly mac: Uint8Array; readonly queues: number } & Pick<NetfrontOptions, "onReceive" | "onQueueWake" | "persistentGrants">,
 ): Netfront {
   libxlDeviceGenericAdd(host.toolstack, {
     devicetype: "vif",
@@ -55,6 +130,7 @@ export function attachVif(
       maxQueues: options.queues,
       onReceive: options.onReceive,
       ...(options.onQueueWake === undefined ? {} : { onQueueWake: options.onQueueWake }),
+      ...(options.persistentGrants === true ? { persistentGrants: true } : {}),
       vcpuOf: (q) => guest.domain.vcpus[q % options.queues] as Vcpu,
     },
   );

@@ -6,29 +6,32 @@
  * grant-copies them — from the pages still mapped from guest A — into guest B's posted buffers.
  */
 import type { Vcpu } from "@pvnet/hypervisor";
-import { type HeaderCopyMode, Netback, type TxHypercallMode, XENVIF_RX_QUEUE_MAX_SKBS, type Xenvif, xenvifStartXmit } from "@pvnet/netback";
+import { Netback, type Xenvif, xenvifStartXmit } from "@pvnet/netback";
 import { NETDEV_TX_OK, type Netfront } from "@pvnet/netfront";
-import { Pktgen, type SkbAllocator, SkbComposer, type SkbDesc } from "@pvnet/skb-model";
+import { Pktgen, type SkbAllocator, SkbComposer } from "@pvnet/skb-model";
 import type { CostProfile } from "@pvnet/sim";
-import { type BridgeStats, type BridgePort, LearningBridge } from "../traffic/bridge.js";
-import { type L4, MAX_FRAME, minFrameSize, writeFrame, xenMac } from "../traffic/frame.js";
-import { FrameReceiver, TrafficGenerator, windowPackets } from "../traffic/generator.js";
-import { attachVif, bootForQueues, detachAndAudit, kernelMemory, type TeardownAudit } from "./devices.js";
-import { defaultLayout, DEFAULT_WINDOW_BYTES, MAX_LINEAR_FRAME } from "./domu-dom0.js";
+import { type BridgePort, type BridgeStats, LearningBridge } from "../traffic/bridge.js";
+import { writeFrame, xenMac } from "../traffic/frame.js";
+import { defaultLayout, FrameReceiver, l4Of, TrafficGenerator, windowPackets } from "../traffic/generator.js";
+import {
+  attachVif,
+  bootForQueues,
+  checkTrafficOptions,
+  DEFAULT_WINDOW_BYTES,
+  detachAndAudit,
+  kernelMemory,
+  MAX_EVENTS_PER_PACKET,
+  MAX_WINDOW_PACKETS,
+  netbackDataPath,
+  persistentSides,
+  SETUP_EVENTS,
+  type TeardownAudit,
+  type TrafficOptions,
+} from "./devices.js";
 import { Host } from "./host.js";
 import { type PhaseTiming, PhaseMeter } from "./measure.js";
 
-export interface DomuDomuOptions {
-  readonly seed: number;
-  readonly pktSize: number;
-  readonly packets: number;
-  readonly queues?: number;
-  readonly burst?: number;
-  readonly cloneSkbs?: number;
-  readonly windowBytes?: number;
-  readonly layout?: SkbDesc;
-  readonly headerCopy?: HeaderCopyMode;
-  readonly txHypercalls?: TxHypercallMode;
+export interface DomuDomuOptions extends TrafficOptions {
   readonly profile?: CostProfile;
 }
 
@@ -39,6 +42,8 @@ export interface DomuDomuReport extends PhaseTiming {
   readonly pktSize: number;
   readonly queues: number;
   readonly seed: number;
+  /** Persistent grants asked for on both sides of both vifs. */
+  readonly persistent: boolean;
   readonly packetsSent: number;
   readonly packetsDelivered: number;
   readonly bytesDelivered: number;
@@ -55,18 +60,10 @@ export interface DomuDomuReport extends PhaseTiming {
 
 const MAC_A = xenMac(0xa);
 const MAC_B = xenMac(0xb);
-/** The window also holds at most half of netback's per-queue skb bound. */
-const MAX_WINDOW_PACKETS = XENVIF_RX_QUEUE_MAX_SKBS / 2;
 
 export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuReport> {
-  const queues = options.queues ?? 1;
-  const l4: L4 = options.pktSize <= MAX_LINEAR_FRAME ? "udp" : "tcp";
-  if (!Number.isInteger(options.pktSize) || options.pktSize < minFrameSize(l4) || options.pktSize > MAX_FRAME) {
-    throw new RangeError(`--pkt-size must be ${minFrameSize("udp")}..${MAX_FRAME}`);
-  }
-  if (!Number.isInteger(queues) || queues < 1 || queues > 8) throw new RangeError("--queues must be 1..8");
-  if (!Number.isInteger(options.packets) || options.packets < 1) throw new RangeError("--packets must be at least 1");
-
+  const queues = checkTrafficOptions(options);
+  const persistent = persistentSides(options);
   const host = new Host({ seed: options.seed, ...(options.profile === undefined ? {} : { profile: options.profile }) });
   const { hv } = host;
   const dom0 = bootForQueues(host, "Domain-0", 2 * queues);
@@ -80,8 +77,7 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
   const netback = new Netback(
     { hv, domain: dom0.domain, grants: host.grants, xenbus: dom0.xenbus, skbs: dom0Memory.skbs },
     {
-      ...(options.headerCopy === undefined ? {} : { headerCopy: options.headerCopy }),
-      ...(options.txHypercalls === undefined ? {} : { txHypercalls: options.txHypercalls }),
+      ...netbackDataPath(options),
       onConnect: (vif) => {
         const port: BridgePort = { name: vif.name, transmit: (skb) => xenvifStartXmit(vif, skb) };
         ports.set(vif, port);
@@ -111,9 +107,16 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
     queues,
     onReceive: (skb) => skb.free(),
     onQueueWake: () => wakeGenerator(),
+    persistentGrants: persistent.frontend,
   });
-  const netfrontB = attachVif(host, guestB, memoryB, { devid: 0, mac: MAC_B, queues, onReceive: (skb) => receiver.deliver(skb) });
-  hv.run({ maxEvents: 1_000_000 });
+  const netfrontB = attachVif(host, guestB, memoryB, {
+    devid: 0,
+    mac: MAC_B,
+    queues,
+    onReceive: (skb) => receiver.deliver(skb),
+    persistentGrants: persistent.frontend,
+  });
+  hv.run({ maxEvents: SETUP_EVENTS });
   const vifA = netback.vif(guestA.domain.domid, 0);
   const vifB = netback.vif(guestB.domain.domid, 0);
   if (!netfrontA.connected || !netfrontB.connected || vifA === undefined || vifB === undefined) {
@@ -121,10 +124,10 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
   }
   // Guest B announces itself (a gratuitous broadcast, as ARP would), so the bridge learns it.
   announce(netfrontB, memoryB.skbs, guestB.vcpu0, MAC_B);
-  hv.run({ maxEvents: 1_000_000 });
+  hv.run({ maxEvents: SETUP_EVENTS });
 
-  const composer = new SkbComposer(memoryA.skbs);
-  const pktgen = new Pktgen(composer, {
+  const l4 = l4Of(options.pktSize);
+  const pktgen = new Pktgen(new SkbComposer(memoryA.skbs), {
     desc: options.layout ?? defaultLayout(options.pktSize),
     cloneSkbs: options.cloneSkbs ?? 0,
     fill: (seq, payload) =>
@@ -145,7 +148,7 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
 
   const meter = new PhaseMeter(hv);
   generator.wake();
-  const result = hv.run({ maxEvents: options.packets * 10_000 + 1_000_000 });
+  const result = hv.run({ maxEvents: options.packets * MAX_EVENTS_PER_PACKET + SETUP_EVENTS });
   if (result.reason !== "idle") throw new Error(`the run did not settle: ${result.reason} after ${result.events} events`);
   const { sink } = receiver;
   const timing = meter.finish(sink.delivered, sink.bytes, receiver.lastDeliveryNs);
@@ -164,6 +167,7 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
     pktSize: options.pktSize,
     queues: numQueues,
     seed: options.seed,
+    persistent: persistent.frontend && persistent.backend,
     packetsSent: generator.sent,
     packetsDelivered: sink.delivered,
     bytesDelivered: sink.bytes,

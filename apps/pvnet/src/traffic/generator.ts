@@ -4,9 +4,31 @@
  * a receiver that verifies every delivered frame and wakes the generator when its window opens.
  */
 import type { Hypervisor, Vcpu } from "@pvnet/hypervisor";
-import { CHECKSUM_NONE, CHECKSUM_PARTIAL, type Pktgen, type SkBuff } from "@pvnet/skb-model";
-import { MAX_FRAME } from "./frame.js";
+import { CHECKSUM_NONE, CHECKSUM_PARTIAL, type Pktgen, SKB_GSO_TCPV4, type SkBuff, type SkbDesc } from "@pvnet/skb-model";
+import { type L4, MAX_FRAME } from "./frame.js";
 import { TrafficSink } from "./sink.js";
+
+/** Largest frame kept linear: a standard Ethernet MTU frame. Larger frames are TCP GSO. */
+export const MAX_LINEAR_FRAME = 1514;
+/** Linear bytes of a GSO frame (headers and stamp); the rest sits in 32 KiB compound-page frags. */
+const GSO_LINEAR = 70;
+/** Bytes of a GSO frame's page frags: 32 KiB compound pages, as a socket's page_frag gives. */
+const GSO_FRAG = 32768;
+/** MSS of the generated GSO frames (a 1500-byte MTU TCP/IPv4 segment). */
+export const GSO_MSS = 1448;
+
+/** The layout pktgen builds for a frame size: linear up to 1514 bytes, else a TCP GSO skb. */
+export function defaultLayout(pktSize: number): SkbDesc {
+  if (pktSize <= MAX_LINEAR_FRAME) return { linearLen: pktSize };
+  const frags = [];
+  for (let left = pktSize - GSO_LINEAR; left > 0; left -= GSO_FRAG) frags.push({ size: Math.min(left, GSO_FRAG), offset: 0, order: 3 });
+  return { linearLen: GSO_LINEAR, frags, gso: { size: GSO_MSS, type: SKB_GSO_TCPV4 } };
+}
+
+/** The transport of a generated frame: UDP up to the MTU (pktgen), TCP for GSO frames. */
+export function l4Of(pktSize: number): L4 {
+  return pktSize <= MAX_LINEAR_FRAME ? "udp" : "tcp";
+}
 
 /**
  * Packets a window of `windowBytes` holds for `pktSize`-byte frames, at most `maxPackets`; 0
