@@ -42,6 +42,16 @@ describe("pvnet command line", () => {
     expect(bad.stderr).toContain("--direction must be tx or rx");
   });
 
+  test("run --topology domu-domu carries guest A's frames to guest B through the bridge", () => {
+    const out = pvnet("run", "--topology", "domu-domu", "--pkt-size", "600", "--packets", "100", "--json");
+    expect(out.code).toBe(0);
+    const r = JSON.parse(out.stdout);
+    expect(r).toMatchObject({ topology: "domu-domu", packetsSent: 100, packetsDelivered: 100, corrupt: 0 });
+    expect(r.bridge.forwarded).toBe(100);
+    expect(pvnet("run", "--topology", "domu-domu", "--direction", "rx", "--pkt-size", "600", "--packets", "1").code).toBe(2);
+    expect(pvnet("run", "--topology", "ring-of-fire", "--pkt-size", "600", "--packets", "1").stderr).toContain("unknown topology");
+  });
+
   test("demo boots two domains and delivers every notification, reproducibly", () => {
     const first = pvnet("demo");
     expect(first.code).toBe(0);

@@ -1,17 +1,21 @@
 import { parseArgs } from "node:util";
 import { HOST_PROFILES } from "@pvnet/hypervisor";
+import type { HeaderCopyMode, TxHypercallMode } from "@pvnet/netback";
 import { SEED5_WORST_CASE, type SkbDesc, skbDescLen } from "@pvnet/skb-model";
-import { DEFAULT_WINDOW_BYTES, type Direction, runDomuDom0 } from "../topology/domu-dom0.js";
+import { DEFAULT_WINDOW_BYTES } from "../topology/devices.js";
+import { type Direction, runDomuDom0 } from "../topology/domu-dom0.js";
+import { runDomuDomu } from "../topology/domu-domu.js";
 import type { Command } from "./command.js";
 
-const USAGE = `usage: pvnet run --topology domu-dom0 --direction tx|rx --pkt-size N --packets N
+const USAGE = `usage: pvnet run [--topology domu-dom0|domu-domu] [--direction tx|rx] --pkt-size N --packets N
                  [--queues N] [--seed N] [--burst N] [--clone-skbs N] [--window-bytes N]
                  [--layout seed5|JSON]
                  [--header-copy multi-slot|first-slot] [--tx-hypercalls two|multicall] [--persistent]
                  [--profile NAME] [--xenstored SOCKET] [--json]
 
-Runs one deterministic scenario: the guest (tx) or Dom0 (rx) sends N stamped frames of the given
-size through netfront/netback, keeping at most --window-bytes in flight (default 256 KiB; 0 sends
+Runs one deterministic scenario. domu-dom0: the guest (tx) or Dom0 (rx) sends N stamped frames of
+the given size through netfront/netback. domu-domu: guest A sends them to guest B through netback
+and a learning bridge in Dom0 (--direction is tx). Either keeps at most --window-bytes in flight (default 256 KiB; 0 sends
 as fast as the driver takes them, like pktgen); prints what was delivered, the vif's counters, hypercalls by op,
 the model's wall-clock speed and the cost profile's prediction.
 `;
@@ -49,7 +53,7 @@ function int(name: string, value: string | undefined, fallback?: number): number
 /** `pvnet run`: one topology, one direction, one packet size. */
 export const run: Command = {
   name: "run",
-  summary: "run a topology scenario (DomU <-> Dom0) and report delivery, counters, hypercalls and speed",
+  summary: "run a topology scenario (DomU <-> Dom0, DomU <-> DomU) and report delivery, counters, hypercalls and speed",
   async run(args: string[]): Promise<number> {
     let values: Record<string, string | boolean | undefined>;
     try {
@@ -85,20 +89,21 @@ export const run: Command = {
       return 0;
     }
     try {
-      if (values.topology !== "domu-dom0") throw new RangeError(`unknown topology '${String(values.topology)}' (known: domu-dom0)`);
+      const topology = values.topology as string;
+      if (topology !== "domu-dom0" && topology !== "domu-domu") throw new RangeError(`unknown topology '${topology}' (known: domu-dom0, domu-domu)`);
       const direction = values.direction as Direction;
       if (direction !== "tx" && direction !== "rx") throw new RangeError(`--direction must be tx or rx`);
-      const headerCopy = values["header-copy"] as string | undefined;
+      if (topology === "domu-domu" && direction !== "tx") throw new RangeError("domu-domu sends from guest A to guest B: --direction tx");
+      const headerCopy = values["header-copy"] as HeaderCopyMode | undefined;
       if (headerCopy !== undefined && headerCopy !== "multi-slot" && headerCopy !== "first-slot") throw new RangeError("--header-copy must be multi-slot or first-slot");
-      const txHypercalls = values["tx-hypercalls"] as string | undefined;
+      const txHypercalls = values["tx-hypercalls"] as TxHypercallMode | undefined;
       if (txHypercalls !== undefined && txHypercalls !== "two" && txHypercalls !== "multicall") throw new RangeError("--tx-hypercalls must be two or multicall");
       const layout = parseLayout(values.layout as string | undefined);
       const profileName = values.profile as string | undefined;
       const profile = profileName === undefined ? undefined : HOST_PROFILES[profileName];
       if (profileName !== undefined && profile === undefined) throw new RangeError(`unknown profile '${profileName}' (known: ${Object.keys(HOST_PROFILES).join(", ")})`);
-      const report = await runDomuDom0({
+      const traffic = {
         seed: int("seed", values.seed as string | undefined, 1),
-        direction,
         pktSize: int("pkt-size", values["pkt-size"] as string | undefined, layout === undefined ? undefined : skbDescLen(layout)),
         packets: int("packets", values.packets as string | undefined),
         queues: int("queues", values.queues as string | undefined, 1),
@@ -110,8 +115,11 @@ export const run: Command = {
         ...(txHypercalls === undefined ? {} : { txHypercalls }),
         ...(profile === undefined ? {} : { profile }),
         ...(values.persistent === true ? { persistent: true } : {}),
-        ...(values.xenstored === undefined ? {} : { xenstoreSocket: values.xenstored as string }),
-      });
+      };
+      const report =
+        topology === "domu-domu"
+          ? await runDomuDomu(traffic)
+          : await runDomuDom0({ ...traffic, direction, ...(values.xenstored === undefined ? {} : { xenstoreSocket: values.xenstored as string }) });
       if (values.json === true) process.stdout.write(`${JSON.stringify(report)}\n`);
       else {
         const r = report;
