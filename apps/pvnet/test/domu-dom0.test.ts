@@ -1,27 +1,7 @@
 import { SEED5_WORST_CASE, SEED5_WORST_CASE_SLOTS, skbDescLen } from "@pvnet/skb-model";
 import { describe, expect, test } from "vitest";
 import { defaultLayout, type RunReport, runDomuDom0 } from "../src/topology/domu-dom0.js";
-
-/** Everything a clean teardown leaves: nothing. */
-function expectCleanTeardown(r: RunReport): void {
-  const zero = { maps: 0, handles: 0, pins: 0 };
-  expect(r.teardown.dom0Grants).toEqual(zero);
-  expect(r.teardown.guestGrants).toEqual(zero);
-  expect(Object.values(r.teardown.netback).every((v) => v === 0)).toBe(true);
-  expect(Object.values(r.teardown.netfront).every((v) => v === 0)).toBe(true);
-  expect(r.teardown.dom0PagesInUse).toBe(0);
-  expect(r.teardown.guestPagesInUse).toBe(0);
-  expect(r.teardown.eventChannelsOpen).toBe(0);
-}
-
-function expectAllDelivered(r: RunReport, packets: number): void {
-  expect(r.packetsSent).toBe(packets);
-  expect(r.packetsDelivered).toBe(packets);
-  expect(r.corrupt).toBe(0);
-  expect(r.dropped).toBe(0);
-  expect(r.outOfOrder).toBe(0);
-  expect(r.bytesDelivered).toBe(packets * r.pktSize);
-}
+import { expectAllDelivered, expectCleanTeardown } from "./expect.js";
 
 /** Copy and map ops of the guest-TX path (ring pages are mapped at connect: 2 map ops). */
 function txGrantOps(r: RunReport) {

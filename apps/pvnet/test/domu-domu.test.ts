@@ -3,6 +3,7 @@ import { PagePool, SkbAllocator, type SkBuff } from "@pvnet/skb-model";
 import { describe, expect, test } from "vitest";
 import { BRIDGE_FDB_MAX, type BridgePort, LearningBridge } from "../src/traffic/bridge.js";
 import { runDomuDomu } from "../src/topology/domu-domu.js";
+import { expectAllDelivered, expectCleanTeardown } from "./expect.js";
 
 describe("DomU -> DomU through Dom0's bridge", () => {
   test.each([
@@ -11,19 +12,14 @@ describe("DomU -> DomU through Dom0's bridge", () => {
     [65535, 80],
   ])("%i-byte frames from guest A all reach guest B byte-exact, and nothing is left behind", async (pktSize, packets) => {
     const r = await runDomuDomu({ seed: 11, pktSize, packets });
-    expect(r).toMatchObject({ packetsSent: packets, packetsDelivered: packets, dropped: 0, corrupt: 0, outOfOrder: 0 });
-    expect(r.bytesDelivered).toBe(packets * pktSize);
+    expectAllDelivered(r, packets);
     // Guest B's announcement was flooded once; every data frame went straight to B's port.
     expect(r.bridge).toMatchObject({ forwarded: packets, flooded: 1, filtered: 0, learned: 2 });
     expect(r.counters.sender.rx_packets).toBe(packets);
     expect(r.counters.receiver.tx_packets).toBe(packets);
     // B's RX path grant-copies every frame into B's buffers (from A's pages, still mapped).
     expect(r.counters.receiver.model_rx_copy_ops).toBeGreaterThanOrEqual(packets);
-    const zero = { maps: 0, handles: 0, pins: 0 };
-    expect(r.teardown.dom0Grants).toEqual(zero);
-    expect(r.teardown.guestGrants).toEqual(zero);
-    expect(r.teardown.dom0PagesInUse + r.teardown.guestPagesInUse + r.teardown.eventChannelsOpen).toBe(0);
-    expect(Object.values(r.teardown.netback).every((v) => v === 0)).toBe(true);
+    expectCleanTeardown(r);
   });
 
   test("two queues, reproducible from the seed", async () => {

@@ -2,7 +2,7 @@
  * Building blocks shared by the topologies: a domain's kernel memory (page pool and skb
  * allocator), the toolstack adding a vif, a netfront bound to it, and the teardown audit.
  */
-import type { Vcpu } from "@pvnet/hypervisor";
+import type { HypercallSnapshot, Vcpu } from "@pvnet/hypervisor";
 import { type HeaderCopyMode, type Netback, type NetbackOptions, type TxHypercallMode, XENVIF_RX_QUEUE_MAX_SKBS } from "@pvnet/netback";
 import { Netfront, type NetfrontOptions } from "@pvnet/netfront";
 import { PagePool, type SkbDesc, SkbAllocator, skbDescLen } from "@pvnet/skb-model";
@@ -10,6 +10,7 @@ import { libxlDeviceGenericAdd } from "@pvnet/xenstore";
 import { formatMac, MAX_FRAME, minFrameSize } from "../traffic/frame.js";
 import { l4Of } from "../traffic/generator.js";
 import type { Host, Kernel } from "./host.js";
+import type { PhaseTiming } from "./measure.js";
 
 /** Pages for a domain: ring pages and RX buffers (about 260 frames a queue) plus traffic. */
 export const PAGES_PER_QUEUE = 2048;
@@ -134,6 +135,32 @@ export function attachVif(
       vcpuOf: (q) => guest.domain.vcpus[q % options.queues] as Vcpu,
     },
   );
+}
+
+/** What every topology's report holds (the JSON of `pvnet run`), besides its own counters. */
+export interface TrafficReport extends PhaseTiming {
+  readonly pktSize: number;
+  readonly queues: number;
+  readonly seed: number;
+  /** Persistent grants asked for on both sides; the vifs' `persistent_grants` counter says whether they were used. */
+  readonly persistent: boolean;
+  readonly packetsSent: number;
+  readonly packetsDelivered: number;
+  readonly bytesDelivered: number;
+  /** Packets sent and never delivered (dropped by a driver, or lost). */
+  readonly dropped: number;
+  /** Delivered frames whose bytes did not verify. */
+  readonly corrupt: number;
+  readonly outOfOrder: number;
+  /** Hypercalls of connection and traffic (teardown's unmaps and closes are not part of the run). */
+  readonly hypercalls: HypercallSnapshot;
+  /** Equal for equal options and seed. */
+  readonly traceDigest: string;
+  /**
+   * What was left after the guests removed their vifs (xl network-detach) and both sides tore
+   * down: every count is 0 when nothing leaked.
+   */
+  readonly teardown: TeardownAudit;
 }
 
 /** What is left after every vif was detached: every count is 0 when nothing leaked. */

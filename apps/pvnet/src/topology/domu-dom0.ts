@@ -24,11 +24,11 @@ import {
   netbackDataPath,
   persistentSides,
   SETUP_EVENTS,
-  type TeardownAudit,
   type TrafficOptions,
+  type TrafficReport,
 } from "./devices.js";
 import { Host } from "./host.js";
-import { type PhaseTiming, PhaseMeter } from "./measure.js";
+import { runTrafficPhase } from "./measure.js";
 
 export type Direction = "tx" | "rx";
 
@@ -41,32 +41,14 @@ export interface DomuDom0Options extends TrafficOptions {
   readonly xenstoreSocket?: string;
 }
 
-/** What one run reports (the JSON of `pvnet run`). */
-export interface RunReport extends PhaseTiming {
+/** What one DomU <-> Dom0 run reports. */
+export interface RunReport extends TrafficReport {
   readonly topology: "domu-dom0";
   readonly direction: Direction;
-  readonly pktSize: number;
-  readonly queues: number;
-  readonly seed: number;
-  /** Persistent grants asked for on both sides; `counters.persistent_grants` says whether the vif used them. */
-  readonly persistent: boolean;
-  readonly packetsSent: number;
-  readonly packetsDelivered: number;
-  readonly bytesDelivered: number;
-  /** Packets sent and never delivered (dropped by a driver, or lost). */
-  readonly dropped: number;
-  /** Delivered frames whose bytes did not verify. */
-  readonly corrupt: number;
-  readonly outOfOrder: number;
+  /** The vif's counters (ethtool -S names, net_device stats, model_* counts). */
   readonly counters: Readonly<Record<string, number>>;
+  /** netfront's counters. */
   readonly frontend: Readonly<Record<string, number>>;
-  readonly hypercalls: { readonly entries: number; readonly multicalls: number; readonly byOp: Readonly<Record<string, { calls: number; ops: number }>> };
-  readonly traceDigest: string;
-  /**
-   * What was left after the guest removed its vif (xl network-detach) and both sides tore down:
-   * every count is 0 when nothing leaked.
-   */
-  readonly teardown: TeardownAudit;
 }
 
 export { DEFAULT_WINDOW_BYTES };
@@ -165,13 +147,8 @@ function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: R
   });
   wakeGenerator = () => generator.wake();
 
-  const meter = new PhaseMeter(hv);
-  generator.wake();
-  const result = hv.run({ maxEvents: options.packets * MAX_EVENTS_PER_PACKET + SETUP_EVENTS });
-  if (result.reason !== "idle") throw new Error(`the run did not settle: ${result.reason} after ${result.events} events`);
+  const timing = runTrafficPhase(hv, generator, receiver, options.packets * MAX_EVENTS_PER_PACKET + SETUP_EVENTS);
   const { sink } = receiver;
-  const timing = meter.finish(sink.delivered, sink.bytes, receiver.lastDeliveryNs);
-  generator.finish();
 
   const numQueues = netfront.numQueues;
   // Hypercalls of connection and traffic; teardown's unmaps and closes are not part of the run.

@@ -25,37 +25,24 @@ import {
   netbackDataPath,
   persistentSides,
   SETUP_EVENTS,
-  type TeardownAudit,
   type TrafficOptions,
+  type TrafficReport,
 } from "./devices.js";
 import { Host } from "./host.js";
-import { type PhaseTiming, PhaseMeter } from "./measure.js";
+import { runTrafficPhase } from "./measure.js";
 
 export interface DomuDomuOptions extends TrafficOptions {
   readonly profile?: CostProfile;
 }
 
-export interface DomuDomuReport extends PhaseTiming {
+/** What one DomU <-> DomU run reports. */
+export interface DomuDomuReport extends TrafficReport {
   readonly topology: "domu-domu";
   /** Always "tx": guest A transmits to guest B. */
   readonly direction: "tx";
-  readonly pktSize: number;
-  readonly queues: number;
-  readonly seed: number;
-  /** Persistent grants asked for on both sides of both vifs. */
-  readonly persistent: boolean;
-  readonly packetsSent: number;
-  readonly packetsDelivered: number;
-  readonly bytesDelivered: number;
-  readonly dropped: number;
-  readonly corrupt: number;
-  readonly outOfOrder: number;
   /** The sender's vif (its TX enters Dom0 here) and the receiver's vif (its RX leaves Dom0 here). */
   readonly counters: { readonly sender: Readonly<Record<string, number>>; readonly receiver: Readonly<Record<string, number>> };
   readonly bridge: Readonly<BridgeStats>;
-  readonly hypercalls: { readonly entries: number; readonly multicalls: number; readonly byOp: Readonly<Record<string, { calls: number; ops: number }>> };
-  readonly traceDigest: string;
-  readonly teardown: TeardownAudit;
 }
 
 const MAC_A = xenMac(0xa);
@@ -146,13 +133,8 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
   });
   wakeGenerator = () => generator.wake();
 
-  const meter = new PhaseMeter(hv);
-  generator.wake();
-  const result = hv.run({ maxEvents: options.packets * MAX_EVENTS_PER_PACKET + SETUP_EVENTS });
-  if (result.reason !== "idle") throw new Error(`the run did not settle: ${result.reason} after ${result.events} events`);
+  const timing = runTrafficPhase(hv, generator, receiver, options.packets * MAX_EVENTS_PER_PACKET + SETUP_EVENTS);
   const { sink } = receiver;
-  const timing = meter.finish(sink.delivered, sink.bytes, receiver.lastDeliveryNs);
-  generator.finish();
 
   const numQueues = netfrontA.numQueues;
   const hypercalls = hv.stats.snapshot();

@@ -4,6 +4,7 @@
  * would take), from the phase's start to the last delivery.
  */
 import type { Hypervisor } from "@pvnet/hypervisor";
+import type { FrameReceiver, TrafficGenerator } from "../traffic/generator.js";
 
 export interface PhaseTiming {
   /** Wall-clock speed of the model on this machine. */
@@ -47,4 +48,20 @@ export class PhaseMeter {
       },
     };
   }
+}
+
+/**
+ * The traffic phase of a topology: start the generator, run the simulation until it is idle (at
+ * most `maxEvents` events, so a livelocked model stops), and time it from the start to the last
+ * delivery. The generator's leftovers are freed.
+ */
+export function runTrafficPhase(hv: Hypervisor, generator: TrafficGenerator, receiver: FrameReceiver, maxEvents: number): PhaseTiming {
+  const meter = new PhaseMeter(hv);
+  generator.wake();
+  const result = hv.run({ maxEvents });
+  if (result.reason !== "idle") throw new Error(`the run did not settle: ${result.reason} after ${result.events} events`);
+  const { sink } = receiver;
+  const timing = meter.finish(sink.delivered, sink.bytes, receiver.lastDeliveryNs);
+  generator.finish();
+  return timing;
 }
