@@ -7,6 +7,7 @@
  */
 import type { Vcpu } from "@pvnet/hypervisor";
 import { type Page, putPage } from "@pvnet/skb-model";
+import type { GrantRefHead } from "@pvnet/xen-grant-table";
 import { COST_GRANT_ACCESS, INVALID_GRANT_REF, NET_RX_RING_SIZE, NET_TX_RING_SIZE, type NetfrontInfo, type NetfrontQueue } from "./common.js";
 
 const ENOMEM = 12;
@@ -25,35 +26,15 @@ function zeroedPage(np: NetfrontInfo): Page | null {
  * xennetFreePersistentGnts at disconnect).
  */
 export function xennetInitPersistentGnts(np: NetfrontInfo, q: NetfrontQueue, vcpu: Vcpu): number {
-  const gnttab = np.env.gnttab;
   q.persistent = true;
   for (let i = 0; i < NET_TX_RING_SIZE; i++) {
-    const page = zeroedPage(np);
-    if (page === null) return -ENOMEM;
-    const ref = gnttab.claimGrantReference(q.grefTxHead);
-    if (ref < 0) {
-      putPage(page);
-      return -ENOMEM;
-    }
-    gnttab.grantForeignAccessRef(ref, np.otherendId, page.gfns[0] as number, true);
-    vcpu.charge(COST_GRANT_ACCESS);
-    q.txPgPage[i] = page;
-    q.txPgRef[i] = ref;
+    if (grantPoolPage(np, q.grefTxHead, true, vcpu, q.txPgPage, q.txPgRef, i) < 0) return -ENOMEM;
   }
   q.rxPgIndex.clear();
   q.rxPgFreeCount = 0;
   for (let i = 0; i < NET_RX_RING_SIZE; i++) {
-    const page = zeroedPage(np);
-    if (page === null) return -ENOMEM;
-    const ref = gnttab.claimGrantReference(q.grefRxHead);
-    if (ref < 0) {
-      putPage(page);
-      return -ENOMEM;
-    }
-    gnttab.grantForeignAccessRef(ref, np.otherendId, page.gfns[0] as number, false);
-    vcpu.charge(COST_GRANT_ACCESS);
-    q.rxPgPage[i] = page;
-    q.rxPgRef[i] = ref;
+    const ref = grantPoolPage(np, q.grefRxHead, false, vcpu, q.rxPgPage, q.rxPgRef, i);
+    if (ref < 0) return -ENOMEM;
     q.rxPgIndex.set(ref, i);
     q.rxPgFree[q.rxPgFreeCount++] = i;
   }
@@ -89,4 +70,32 @@ export function persistentGrantsHeld(q: NetfrontQueue): number {
   for (const p of q.txPgPage) if (p !== null) n++;
   for (const p of q.rxPgPage) if (p !== null) n++;
   return n;
+}
+
+/**
+ * One page of a persistent pool: a zeroed page granted to the backend (read-only for TX) with a
+ * reference claimed from `head`, stored at `pages[i]` / `refs[i]`. Returns the reference, or -1
+ * when memory or references run out.
+ */
+function grantPoolPage(
+  np: NetfrontInfo,
+  head: GrantRefHead,
+  readonly: boolean,
+  vcpu: Vcpu,
+  pages: (Page | null)[],
+  refs: Int32Array,
+  i: number,
+): number {
+  const page = zeroedPage(np);
+  if (page === null) return -1;
+  const ref = np.env.gnttab.claimGrantReference(head);
+  if (ref < 0) {
+    putPage(page);
+    return -1;
+  }
+  np.env.gnttab.grantForeignAccessRef(ref, np.otherendId, page.gfns[0] as number, readonly);
+  vcpu.charge(COST_GRANT_ACCESS);
+  pages[i] = page;
+  refs[i] = ref;
+  return ref;
 }

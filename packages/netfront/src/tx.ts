@@ -373,17 +373,7 @@ export function xennetStartXmit(np: NetfrontInfo, skb: SkBuff, queueIndex: numbe
   const first = b.makeFirst(head, offset, len);
   offset += first.size;
   len -= first.size;
-  if (skb.ipSummed === CHECKSUM_PARTIAL) first.flags |= NETTXF_csum_blank | NETTXF_data_validated;
-  else if (skb.ipSummed === CHECKSUM_UNNECESSARY) first.flags |= NETTXF_data_validated;
-  if (gso) {
-    first.flags |= NETTXF_extra_info;
-    const e = q.txExtra;
-    e.type = XEN_NETIF_EXTRA_TYPE_GSO;
-    e.flags = 0;
-    e.gsoSize = skb.shinfo.gsoSize;
-    e.gsoType = (skb.shinfo.gsoType & SKB_GSO_TCPV6) !== 0 ? XEN_NETIF_GSO_TYPE_TCPV6 : XEN_NETIF_GSO_TYPE_TCPV4;
-    e.gsoFeatures = 0;
-  }
+  xennetTxOffloads(q, skb, first, gso);
   b.makeTxreqs(head, offset, len);
   const sh = skb.shinfo;
   for (let i = 0; i < sh.nrFrags; i++) {
@@ -474,17 +464,7 @@ function xennetStartXmitPersistent(np: NetfrontInfo, q: NetfrontQueue, skb: SkBu
   vcpu.charge(COST_MEMCPY, len);
   stats.txPersistentCopyBytes += len;
   const first = q.txReqs[0] as NetifTxRequest;
-  if (skb.ipSummed === CHECKSUM_PARTIAL) first.flags |= NETTXF_csum_blank | NETTXF_data_validated;
-  else if (skb.ipSummed === CHECKSUM_UNNECESSARY) first.flags |= NETTXF_data_validated;
-  if (gso) {
-    first.flags |= NETTXF_extra_info;
-    const e = q.txExtra;
-    e.type = XEN_NETIF_EXTRA_TYPE_GSO;
-    e.flags = 0;
-    e.gsoSize = skb.shinfo.gsoSize;
-    e.gsoType = (skb.shinfo.gsoType & SKB_GSO_TCPV6) !== 0 ? XEN_NETIF_GSO_TYPE_TCPV6 : XEN_NETIF_GSO_TYPE_TCPV4;
-    e.gsoFeatures = 0;
-  }
+  xennetTxOffloads(q, skb, first, gso);
   first.size = len;
   skb.free(); // dev_consume_skb_any: its bytes are in the pool pages now
   return xennetTxPush(np, q, slots, gso, len, vcpu);
@@ -506,4 +486,21 @@ export function xennetReleaseTxBufs(q: NetfrontQueue, endAccess: (ref: number, p
     addIdToList(q, "free", i);
     skb.free();
   }
+}
+
+/**
+ * The first request's offload flags (csum_blank / data_validated from the skb's checksum state) and,
+ * for a GSO skb, the GSO extra-info slot that follows it (xennet_start_xmit).
+ */
+function xennetTxOffloads(q: NetfrontQueue, skb: SkBuff, first: NetifTxRequest, gso: boolean): void {
+  if (skb.ipSummed === CHECKSUM_PARTIAL) first.flags |= NETTXF_csum_blank | NETTXF_data_validated;
+  else if (skb.ipSummed === CHECKSUM_UNNECESSARY) first.flags |= NETTXF_data_validated;
+  if (!gso) return;
+  first.flags |= NETTXF_extra_info;
+  const e = q.txExtra;
+  e.type = XEN_NETIF_EXTRA_TYPE_GSO;
+  e.flags = 0;
+  e.gsoSize = skb.shinfo.gsoSize;
+  e.gsoType = (skb.shinfo.gsoType & SKB_GSO_TCPV6) !== 0 ? XEN_NETIF_GSO_TYPE_TCPV6 : XEN_NETIF_GSO_TYPE_TCPV4;
+  e.gsoFeatures = 0;
 }

@@ -102,6 +102,13 @@ export class SkbFrag {
   page: Page | null = null;
   offset = 0;
   size = 0;
+
+  /** Forget the page (the caller has dropped or moved its reference). */
+  clear(): void {
+    this.page = null;
+    this.offset = 0;
+    this.size = 0;
+  }
 }
 
 /**
@@ -159,11 +166,7 @@ export class SkbSharedInfo {
     this.fragList = null;
     this.destructorArg = null;
     this.dataref = 1;
-    for (const f of this.frags) {
-      f.page = null;
-      f.offset = 0;
-      f.size = 0;
-    }
+    for (const f of this.frags) f.clear();
   }
 }
 
@@ -487,12 +490,7 @@ export class SkBuff {
         k++;
       }
     }
-    for (let i = k; i < nr; i++) {
-      const f = sh.frags[i] as SkbFrag;
-      f.page = null;
-      f.offset = 0;
-      f.size = 0;
-    }
+    for (let i = k; i < nr; i++) (sh.frags[i] as SkbFrag).clear();
     sh.nrFrags = k;
     this.tail += delta;
     this.dataLen -= delta;
@@ -589,9 +587,7 @@ export class SkBuff {
       for (let j = i; j < nfrags; j++) {
         const f = sh.frags[j] as SkbFrag;
         putPage(f.page as Page);
-        f.page = null;
-        f.offset = 0;
-        f.size = 0;
+        f.clear();
       }
       this.dropFragList();
     } else {
@@ -966,12 +962,7 @@ export class SkBuff {
         this.fillPageDescNoacc(i, p, 0, i < newFrags - 1 ? psize : dOff);
         if (nx !== null) p = nx;
       }
-      for (let i = newFrags; i < numFrags; i++) {
-        const f = sh.frags[i] as SkbFrag;
-        f.page = null;
-        f.offset = 0;
-        f.size = 0;
-      }
+      for (let i = newFrags; i < numFrags; i++) (sh.frags[i] as SkbFrag).clear();
       sh.nrFrags = newFrags;
     }
     this.zcopyClear(false);
