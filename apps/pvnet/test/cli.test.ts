@@ -1,4 +1,7 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { REPO_ROOT } from "@pvnet/testkit";
 import { describe, expect, test } from "vitest";
@@ -50,6 +53,23 @@ describe("pvnet command line", () => {
     expect(r.bridge.forwarded).toBe(100);
     expect(pvnet("run", "--topology", "domu-domu", "--direction", "rx", "--pkt-size", "600", "--packets", "1").code).toBe(2);
     expect(pvnet("run", "--topology", "ring-of-fire", "--pkt-size", "600", "--packets", "1").stderr).toContain("unknown topology");
+  });
+
+  test("a SIGTERM to the launcher reaches the command: pvnet xenstored removes its socket and exits", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pvnet-cli-"));
+    const socket = join(dir, "socket");
+    const child = spawn(process.execPath, [bin, "xenstored", "--socket", socket], { stdio: "ignore", cwd: REPO_ROOT });
+    try {
+      for (let i = 0; i < 200 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(socket)).toBe(true);
+      const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+      child.kill("SIGTERM");
+      expect(await exited).not.toBeNull(); // the launcher exits with the command, not killed by the signal
+      expect(existsSync(socket)).toBe(false);
+    } finally {
+      child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("demo boots two domains and delivers every notification, reproducibly", () => {
