@@ -5,8 +5,7 @@
  * host A. The prediction is the virtual time of the traffic phase on the busiest VCPU's clock.
  * Writes bench-results/domu-dom0.json.
  */
-import { cpus } from "node:os";
-import { writeBenchResult } from "@pvnet/testkit";
+import { benchHost, writeBenchResult } from "@pvnet/testkit";
 import { runDomuDom0 } from "../src/topology/domu-dom0.js";
 
 /** SEEDS.md section 2, host A (Xeon E5-1650 v2 @ 3.5 GHz, Xen 4.5), 1 queue, baseline column, Mpps. */
@@ -50,7 +49,7 @@ const path = writeBenchResult("domu-dom0", {
   bench: "domu-dom0",
   what: "DomU <-> Dom0 through netfront and netback, one queue, stamped frames verified at the sink",
   profile: "xeon-e5-1650v2 (uncalibrated first estimates)",
-  host: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", node: process.version },
+  host: benchHost(),
   results,
 });
 process.stdout.write(`wrote ${path}\n`);

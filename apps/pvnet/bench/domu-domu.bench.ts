@@ -5,8 +5,7 @@
  * figures back on purpose: these are the model's predictions, to be checked against them.
  * Writes bench-results/domu-domu.json.
  */
-import { cpus } from "node:os";
-import { writeBenchResult } from "@pvnet/testkit";
+import { benchHost, writeBenchResult } from "@pvnet/testkit";
 import { runDomuDomu } from "../src/topology/domu-domu.js";
 
 const PACKETS: Record<number, number> = { 64: 20_000, 1496: 10_000, 65535: 1_000 };
@@ -39,7 +38,7 @@ const path = writeBenchResult("domu-domu", {
   bench: "domu-domu",
   what: "guest A -> Dom0 bridge -> guest B, one queue each, stamped frames verified at guest B",
   profile: "xeon-e5-1650v2 (uncalibrated first estimates)",
-  host: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", node: process.version },
+  host: benchHost(),
   results,
 });
 process.stdout.write(`wrote ${path}\n`);

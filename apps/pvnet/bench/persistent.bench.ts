@@ -5,8 +5,7 @@
  * traffic phase), hypercalls per packet, and the persistent/baseline ratios next to the ratios
  * the RFC published for host A. Writes bench-results/persistent.json.
  */
-import { cpus } from "node:os";
-import { writeBenchResult } from "@pvnet/testkit";
+import { benchHost, writeBenchResult } from "@pvnet/testkit";
 import { type RunReport, runDomuDom0 } from "../src/topology/domu-dom0.js";
 
 /** SEEDS.md section 2, host A (Xeon E5-1650 v2 @ 3.5 GHz, Xen 4.5), 1 queue, Mpps: [baseline, persistent]. */
@@ -80,7 +79,7 @@ const path = writeBenchResult("persistent", {
   what: "DomU <-> Dom0, one queue: copy/map baseline vs persistent grants (RFC 2015), stamped frames verified at the sink",
   profile: "xeon-e5-1650v2 (uncalibrated first estimates)",
   notModelled: "the RFC's copy in xenvif_start_xmit instead of the RX kthread (most of its RX small-packet gain)",
-  host: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", node: process.version },
+  host: benchHost(),
   results,
 });
 process.stdout.write(`wrote ${path}\n`);

@@ -8,7 +8,7 @@
  */
 import { NETTXF_csum_blank, NETTXF_extra_info, NETTXF_more_data, newExtraInfo, writeExtraInfo, writeRxRequest, writeTxRequest, XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_GSO_TYPE_TCPV4 } from "@pvnet/netif";
 import { CHECKSUM_PARTIAL, SKB_GSO_TCPV4, SkbComposer, type SkbDesc } from "@pvnet/skb-model";
-import { writeBenchResult } from "@pvnet/testkit";
+import { benchHost, writeBenchResult } from "@pvnet/testkit";
 import { OP_COPY, OP_MAP_GRANT_REF, OP_UNMAP_GRANT_REF } from "@pvnet/xen-grant-table";
 import type { HeaderCopyMode, TxHypercallMode } from "../src/index.js";
 import { xenvifStartXmit } from "../src/index.js";
@@ -40,6 +40,25 @@ interface Result {
 
 function dom0Busy(w: World): number {
   return w.dom0.vcpus.reduce((a, v) => a + v.actor.account.busyNs, 0);
+}
+
+/**
+ * The figures of one case: the model's packets/s (wall clock, per round), and per packet the Dom0
+ * time the profile charged (`busy` ns over `total` packets), what that predicts, and grant ops.
+ */
+function figures(size: number, rounds: number[], busy: number, total: number, calls: number, copies: number, maps: number, unmaps: number) {
+  const nsPerPacket = busy / total;
+  return {
+    modelPpsMedian: Math.round(median(rounds)),
+    modelPpsRounds: rounds.map(Math.round),
+    modelledDom0NsPerPacket: Math.round(nsPerPacket),
+    modelledMpps: 1000 / nsPerPacket,
+    modelledGbitps: (size * 8) / nsPerPacket,
+    hypercallsPerPacket: calls / total,
+    copyOpsPerPacket: copies / total,
+    mapOpsPerPacket: maps / total,
+    unmapOpsPerPacket: unmaps / total,
+  };
 }
 
 function median(xs: number[]): number {
@@ -99,21 +118,12 @@ function benchTx(size: number, headerCopy: HeaderCopyMode, txHypercalls: TxHyper
     unmaps = w.hv.stats.get(OP_UNMAP_GRANT_REF).ops;
     delivered = w.received.length;
   }
-  const nsPerPacket = busy / total;
   return {
     direction: "tx",
     pktSize: size,
     headerCopy,
     txHypercalls,
-    modelPpsMedian: Math.round(median(rounds)),
-    modelPpsRounds: rounds.map(Math.round),
-    modelledDom0NsPerPacket: Math.round(nsPerPacket),
-    modelledMpps: 1000 / nsPerPacket,
-    modelledGbitps: (size * 8) / nsPerPacket,
-    hypercallsPerPacket: calls / total,
-    copyOpsPerPacket: copies / total,
-    mapOpsPerPacket: maps / total,
-    unmapOpsPerPacket: unmaps / total,
+    ...figures(size, rounds, busy, total, calls, copies, maps, unmaps),
     delivered,
   };
 }
@@ -169,19 +179,10 @@ function benchRx(size: number): Result {
     calls = w.hv.stats.entries;
     copies = w.hv.stats.get(OP_COPY).ops;
   }
-  const nsPerPacket = busy / total;
   return {
     direction: "rx",
     pktSize: size,
-    modelPpsMedian: Math.round(median(rounds)),
-    modelPpsRounds: rounds.map(Math.round),
-    modelledDom0NsPerPacket: Math.round(nsPerPacket),
-    modelledMpps: 1000 / nsPerPacket,
-    modelledGbitps: (size * 8) / nsPerPacket,
-    hypercallsPerPacket: calls / total,
-    copyOpsPerPacket: copies / total,
-    mapOpsPerPacket: 0,
-    unmapOpsPerPacket: 0,
+    ...figures(size, rounds, busy, total, calls, copies, 0, 0),
     delivered: fe.vif.counters().tx_packets,
   };
 }
@@ -208,7 +209,7 @@ const ratios = SIZES.map((s) => ({
 const out = {
   bench: "netback",
   description: "guest TX and RX through netback, one queue, Dom0 on one VCPU; model pps is wall clock of this JS model, modelled figures from the xeon-e5-1650v2 cost profile",
-  node: process.version,
+  host: benchHost(),
   seconds: (performance.now() - started) / 1000,
   results,
   ratios,

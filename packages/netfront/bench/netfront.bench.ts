@@ -7,7 +7,7 @@
 import { performance } from "node:perf_hooks";
 import { XEN_NETIF_GSO_TYPE_TCPV4 } from "@pvnet/netif";
 import { CHECKSUM_PARTIAL, SEED5_WORST_CASE, type SkBuff, type SkbDesc, SKB_GSO_TCPV4, skbDescLen } from "@pvnet/skb-model";
-import { writeBenchResult } from "@pvnet/testkit";
+import { benchHost, writeBenchResult } from "@pvnet/testkit";
 import { NETDEV_TX_OK } from "../src/index.js";
 import { frame, makeWorld, type World } from "../test/world.js";
 
@@ -113,7 +113,7 @@ function rx(size: number, packets: number): CaseResult {
 
 const result: Record<string, unknown> = {
   what: "netfront against a minimal test backend, deterministic mode; wall = this JS model, modelled = guest VCPU cost (xeon-e5-1650v2 profile)",
-  node: process.version,
+  host: benchHost(),
   burst: BURST,
   tx: {} as Record<string, CaseResult>,
   rx: {} as Record<string, CaseResult>,

@@ -6,9 +6,8 @@
  * window of 256 outstanding requests between two worker threads. Measured in one run; each figure
  * is the median of REPEATS runs. Writes bench-results/ring.json.
  */
-import { cpus } from "node:os";
 import { MessageChannel, type Worker } from "node:worker_threads";
-import { startTsWorker, writeBenchResult } from "@pvnet/testkit";
+import { benchHost, startTsWorker, writeBenchResult } from "@pvnet/testkit";
 import { runPump } from "../test/pump.js";
 
 /**
@@ -83,7 +82,7 @@ const ring = BATCHES.map((batch) => {
 const result = {
   bench: "ring",
   what: "12-byte requests + 8-byte responses between two worker threads: one shared ring vs MessagePort.postMessage",
-  host: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", node: process.version },
+  host: benchHost(),
   repeats: REPEATS,
   postMessage: {
     entries: PORT_ENTRIES,

@@ -10,9 +10,8 @@
  *   reserve, memcpy the packet into it (skb_put_data), free.
  * The device's write of the packet into the buffer is not part of either path.
  */
-import { cpus } from "node:os";
 import { Hypervisor, type Vcpu, XEON_E5_1650V2 } from "@pvnet/hypervisor";
-import { writeBenchResult } from "@pvnet/testkit";
+import { benchHost, writeBenchResult } from "@pvnet/testkit";
 import { NET_IP_ALIGN, NET_SKB_PAD, newBufferRef, type Page, PagePool, SkbAllocator, skbHeadAlign } from "../src/index.js";
 
 const SIZES = [64, 1500] as const;
@@ -109,7 +108,7 @@ const out = {
     profile: XEON_E5_1650V2.name,
     note: "wall-clock rates are of this JavaScript model on this machine, not of Linux; modelled ns are the profile's charged costs",
   },
-  host: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown" },
+  host: benchHost(),
   results,
   wallSeconds: +(Number(process.hrtime.bigint() - started) / 1e9).toFixed(1),
 };

@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { availableParallelism, cpus } from "node:os";
 import { Worker, type WorkerOptions } from "node:worker_threads";
 
 /** The monorepo root: the nearest folder above this file holding pnpm-workspace.yaml. */
@@ -53,6 +54,11 @@ export function firstMessage<T>(worker: Worker): Promise<T> {
     worker.once("error", rej);
     worker.once("exit", (code) => rej(new Error(`worker exited with code ${code} before replying`)));
   });
+}
+
+/** The machine a benchmark ran on, recorded beside its figures. */
+export function benchHost(): { cpus: number; parallelism: number; model: string; node: string } {
+  return { cpus: cpus().length, parallelism: availableParallelism(), model: cpus()[0]?.model ?? "unknown", node: process.version };
 }
 
 /** Write a benchmark's JSON result to `bench-results/<name>.json` at the repo root; returns the path. */

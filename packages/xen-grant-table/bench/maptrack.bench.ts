@@ -2,9 +2,8 @@
 // (one VCPU each), measured side by side in one run; writes bench-results/maptrack.json.
 // Each worker gets and puts handles, and hands about one put in eight to another VCPU through a
 // shared mailbox, so remote puts (to the handle's original VCPU list) are part of the mix.
-import { availableParallelism, cpus } from "node:os";
 import type { Worker } from "node:worker_threads";
-import { firstMessage, startTsWorker, writeBenchResult } from "@pvnet/testkit";
+import { benchHost, firstMessage, startTsWorker, writeBenchResult } from "@pvnet/testkit";
 import { MAPTRACK_PER_PAGE, MAPTRACK_VARIANTS, Maptrack, type MaptrackVariant } from "../src/index.js";
 import type { MaptrackWorkerData, MaptrackWorkerResult } from "../test/maptrack.worker.js";
 
@@ -59,7 +58,7 @@ const result = {
   unit: "operations/s (gets + puts, all workers together)",
   opsPerWorker: OPS_PER_WORKER,
   runs: RUNS,
-  host: { cpus: cpus()[0]?.model ?? "unknown", parallelism: availableParallelism(), node: process.version },
+  host: benchHost(),
   variants: Object.fromEntries(
     MAPTRACK_VARIANTS.map((v) => [
       v,
