@@ -127,10 +127,12 @@ export class GrantMapping {
     if (this.base < 0) throw new GrantTableError("EFAULT", `access through unmapped grant handle ${this.handle} of d${this.mapper}`);
     // The mapping holds the frame: if its owner changed, the model's page accounting broke.
     if (this.machine.ownerOf(this.mfn) !== this.granter) throw new GrantTableError("EFAULT", `mapped frame ${this.mfn} no longer belongs to d${this.granter}`);
-    if (write && this.readonly) throw new GrantTableError("EACCES", `write through read-only grant handle ${this.handle}`);
+    // Bytes outside the frame are not part of this mapping at all: that is checked before what
+    // the mapping permits on its own bytes.
     if (!Number.isInteger(offset) || !Number.isInteger(len) || offset < 0 || len < 0 || offset + len > XEN_PAGE_SIZE) {
       throw new GrantTableError("ERANGE", `bytes [${offset}, ${offset}+${len}) are outside the mapped frame`);
     }
+    if (write && this.readonly) throw new GrantTableError("EACCES", `write through read-only grant handle ${this.handle}`);
     if (!this.touched) {
       this.touched = true;
       this.counters.touched++;
