@@ -22,8 +22,8 @@ function findUp(from: string, marker: string): string {
   }
 }
 
-/** `../shared/xen-abi` beside the checkout: ground truth generated from the Xen public headers. */
-export const XEN_ABI_DIR: string = resolve(REPO_ROOT, "..", "shared", "xen-abi");
+/** `abi/` of the repository: ground truth generated from the Xen public headers (abi/README.md). */
+export const XEN_ABI_DIR: string = resolve(REPO_ROOT, "abi");
 
 let abiFactsCache: unknown;
 

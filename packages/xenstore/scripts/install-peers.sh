@@ -4,14 +4,14 @@
 #    (the runtime libs oxenstored needs) through apt-get, when missing (needs root);
 #  - xen-utils-4.17 unpacked (not installed) into packages/xenstore/.peers/root for
 #    test-xenstore and oxenstored;
-#  - the LD_PRELOAD shim ../shared/xen-abi/xenfake-preload.c built into .peers/xenfake.so.
+#  - the LD_PRELOAD shim abi/xenfake-preload.c built into .peers/xenfake.so.
 # Usage (from anywhere): sh packages/xenstore/scripts/install-peers.sh
 set -eu
 
 PKG_DIR=$(cd "$(dirname "$0")/.." && pwd)
 REPO_ROOT=$(cd "$PKG_DIR/../.." && pwd)
 PEERS="$PKG_DIR/.peers"
-SHIM_SRC="${XENFAKE_SRC:-$REPO_ROOT/../shared/xen-abi/xenfake-preload.c}"
+SHIM_SRC="${XENFAKE_SRC:-$REPO_ROOT/abi/xenfake-preload.c}"
 XEN_UTILS="${XEN_UTILS_PKG:-xen-utils-4.17}"
 
 as_root() {

@@ -1,7 +1,7 @@
 /**
  * The real xenstore peers for the conformance test: where scripts/install-peers.sh puts them,
  * what is missing, and how to start oxenstored (with the LD_PRELOAD shim of
- * ../shared/xen-abi/xenfake-preload.c, in a private mount namespace) as xenstore-peers.md says.
+ * abi/xenfake-preload.c, in a private mount namespace) as abi/xenstore-peers.md says.
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
