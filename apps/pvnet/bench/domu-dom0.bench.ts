@@ -1,14 +1,15 @@
 /**
  * DomU <-> Dom0 end to end: for guest TX and RX at 64, 1496 and 65535 bytes (GSO), one queue,
  * the model's own speed on this machine (wall clock) and what the host cost profile predicts,
- * next to the baseline (copy/map, no persistent grants) that SEEDS.md section 2 publishes for
+ * next to the baseline (copy/map, no persistent grants) that the persistent-grants RFC
+ * ("[RFC PATCH 00/13] Persistent grant maps for xen net drivers", xen-devel, May 2015) publishes for
  * host A. The prediction is the virtual time of the traffic phase on the busiest VCPU's clock.
  * Writes bench-results/domu-dom0.json.
  */
 import { benchHost, writeBenchResult } from "@pvnet/testkit";
 import { runDomuDom0 } from "../src/topology/domu-dom0.js";
 
-/** SEEDS.md section 2, host A (Xeon E5-1650 v2 @ 3.5 GHz, Xen 4.5), 1 queue, baseline column, Mpps. */
+/** The persistent-grants RFC (May 2015), host A (Xeon E5-1650 v2 @ 3.5 GHz, Xen 4.5), 1 queue, baseline column, Mpps. */
 const PUBLISHED_BASELINE_MPPS: Record<string, number> = {
   "tx-64": 1.24,
   "tx-1496": 0.518,

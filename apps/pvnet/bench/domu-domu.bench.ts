@@ -1,8 +1,8 @@
 /**
  * DomU <-> DomU through netback and Dom0's bridge, one queue: for 64, 1496 and 65535-byte frames,
  * the copy/map baseline and persistent grants side by side in one run — the model's wall-clock
- * speed and what the host cost profile predicts. SEEDS.md keeps the published DomU <-> DomU
- * figures back on purpose: these are the model's predictions, to be checked against them.
+ * speed and what the host cost profile predicts. The persistent-grants RFC (May 2015) also
+ * published DomU <-> DomU figures: these are the model's predictions, to be checked against them.
  * Writes bench-results/domu-domu.json.
  */
 import { benchHost, writeBenchResult } from "@pvnet/testkit";

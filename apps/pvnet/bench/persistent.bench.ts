@@ -1,5 +1,5 @@
 /**
- * Persistent grants (SEEDS.md section 2) against the copy/map baseline, DomU <-> Dom0, one queue,
+ * Persistent grants (xen-devel RFC, May 2015) against the copy/map baseline, DomU <-> Dom0, one queue,
  * guest TX and RX at 64, 1496 and 65535 bytes, measured side by side in one run: the model's own
  * speed on this machine (wall clock), what the host cost profile predicts (virtual time of the
  * traffic phase), hypercalls per packet, and the persistent/baseline ratios next to the ratios
@@ -8,7 +8,7 @@
 import { benchHost, writeBenchResult } from "@pvnet/testkit";
 import { type RunReport, runDomuDom0 } from "../src/topology/domu-dom0.js";
 
-/** SEEDS.md section 2, host A (Xeon E5-1650 v2 @ 3.5 GHz, Xen 4.5), 1 queue, Mpps: [baseline, persistent]. */
+/** The persistent-grants RFC (May 2015), host A (Xeon E5-1650 v2 @ 3.5 GHz, Xen 4.5), 1 queue, Mpps: [baseline, persistent]. */
 const PUBLISHED_MPPS: Record<string, readonly [number, number]> = {
   "tx-64": [1.24, 1.82],
   "tx-1496": [0.518, 1.48],

@@ -5,7 +5,7 @@
 import type { CostProfile } from "@pvnet/sim";
 import xeonE51650v2 from "./profiles/xeon-e5-1650v2.json" with { type: "json" };
 
-/** Host A of SEEDS.md section 2. */
+/** Host A of the persistent-grants RFC ("Persistent grant maps for xen net drivers", May 2015). */
 export const XEON_E5_1650V2: CostProfile = Object.freeze(xeonE51650v2 as CostProfile);
 
 /** Every bundled host profile, by name. */

@@ -39,10 +39,10 @@ export const FATAL_SKB_SLOTS_DEFAULT = 20;
 /**
  * XEN_NETBACK_TX_COPY_LEN: bytes grant-copied into the skb's linear area. Sized to hold the
  * protocol headers of most TCP/IP packets so the stack never pulls them from mapped frags (which
- * would touch the foreign page and force a TLB flush on unmap). SEEDS.md §1 calls it PKT_PROT_LEN.
+ * would touch the foreign page and force a TLB flush on unmap). Linux bdab82759b8e calls it PKT_PROT_LEN.
  */
 export const XEN_NETBACK_TX_COPY_LEN = 128;
-/** PKT_PROT_LEN of seed 1's netback: what `__pskb_pull_tail` makes linear in first-slot mode. */
+/** PKT_PROT_LEN of netback as of Linux bdab82759b8e (2014): what `__pskb_pull_tail` makes linear in first-slot mode. */
 export const PKT_PROT_LEN = 128;
 /** XENVIF_NAPI_WEIGHT: the NAPI budget, skbs built per poll of a queue. */
 export const XENVIF_NAPI_WEIGHT = 64;
@@ -110,14 +110,14 @@ export const NETDEV_TX_OK = 0;
 export type HeaderCopyMode =
   /** Mainline after XSA-423: grant-copy the first min(len, 128) bytes across as many slots as needed. */
   | "multi-slot"
-  /** Seed 1's original design: copy only from the first slot, then __pskb_pull_tail from the mapped frags. */
+  /** The original design of Linux bdab82759b8e (2014): copy only from the first slot, then __pskb_pull_tail from the mapped frags. */
   | "first-slot";
 
 /** How the TX copy and map batches enter Xen. */
 export type TxHypercallMode =
   /** Mainline: gnttab_batch_copy, then gnttab_map_refs (two hypercalls; the map skipped when empty). */
   | "two"
-  /** Both batches in one HYPERVISOR_multicall (one VM exit), as SEEDS.md §1 discussed. */
+  /** Both batches in one HYPERVISOR_multicall (one VM exit), as the review of Linux bdab82759b8e discussed. */
   | "multicall";
 
 /** Credit-based rate limit (the backend's `rate` key: bytes per interval of usec). */
@@ -151,7 +151,7 @@ export interface NetbackOptions {
   /** feature-split-event-channels (module parameter separate_tx_rx_irq). */
   readonly splitEventChannels?: boolean;
   /**
-   * Offer persistent grants (backend key `feature-persistent` = 1, the 2015 RFC of SEEDS.md §2);
+   * Offer persistent grants (backend key `feature-persistent` = 1, the xen-devel RFC of May 2015);
    * a vif uses them when its frontend also wrote `feature-persistent` = 1. Default false: the
    * copy/map paths of mainline.
    */

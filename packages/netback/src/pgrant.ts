@@ -1,5 +1,5 @@
 /**
- * Persistent grants (the 2015 RFC "xen-netback: persistent grants", SEEDS.md §2; the interface
+ * Persistent grants (the RFC "Persistent grant maps for xen net drivers", May 2015; the interface
  * is blkback's `struct persistent_gnt` and its rb-tree, drivers/block/xen-blkback/blkback.c):
  * a bounded tree, keyed by grant reference, of the frontend's grants that this queue mapped once
  * and keeps mapped until disconnect. Netback memcpys through a mapping it finds here instead of

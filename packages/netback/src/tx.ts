@@ -706,7 +706,7 @@ export function xenvifTxBuildGops(queue: XenvifQueue, budget: number): number {
       break;
     }
     if (ret >= XEN_NETBK_LEGACY_SLOTS_MAX - 1 && dataLen < txreq.size) dataLen = txreq.size;
-    // Seed 1's design: the header copy comes from the first slot only.
+    // The design of Linux bdab82759b8e: the header copy comes from the first slot only.
     if (ctx.config.headerCopy === "first-slot" && dataLen > txreq.size) dataLen = txreq.size;
     // xenvif_alloc_skb: headroom NET_SKB_PAD + NET_IP_ALIGN, then the linear size.
     skbs.costs = queue.vcpu;
@@ -817,7 +817,7 @@ export function xenvifHandleFragList(queue: XenvifQueue, skb: SkBuff, nskb: SkBu
 }
 const fragListPages: (Page | null)[] = new Array(MAX_SKB_FRAGS).fill(null);
 
-/** __pskb_pull_tail of seed 1's design: touching the mapped frags it reads (they need a TLB flush now). */
+/** __pskb_pull_tail of the design of Linux bdab82759b8e: touching the mapped frags it reads (they need a TLB flush now). */
 function pullTailFirstSlot(queue: XenvifQueue, skb: SkBuff, cb: XenvifTxCb): boolean {
   const target = Math.min(skb.len, PKT_PROT_LEN);
   let need = target - skb.headlen;
@@ -883,7 +883,7 @@ export function xenvifTxSubmit(queue: XenvifQueue): number {
       nskb.free();
       hasCallback = false; // destructor_arg = NULL: the local frags need no callback
     }
-    // Seed 1's design: pull the rest of the header up from the mapped frags.
+    // The design of Linux bdab82759b8e: pull the rest of the header up from the mapped frags.
     if (ctx.config.headerCopy === "first-slot" && skb.isNonlinear && skb.headlen < PKT_PROT_LEN) {
       if (!pullTailFirstSlot(queue, skb, cb)) {
         if (hasCallback) xenvifSkbZerocopyPrepare(queue, skb, headIdx);
@@ -985,7 +985,7 @@ export function txWorkTodo(queue: XenvifQueue): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Persistent grants (RFC 2015, SEEDS.md §2)
+// Persistent grants (xen-devel RFC, May 2015)
 
 /**
  * Look every slot of the packet up in the queue's tree (the first request is `first`, the rest

@@ -1,5 +1,5 @@
 // netfront TX and RX against the minimal test backend, in deterministic mode, for 64, 1496 and
-// 65535-byte (GSO) packets, plus seed 5's 51-slot worst case against an ordinary packet of the
+// 65535-byte (GSO) packets, plus the 51-slot worst case against an ordinary packet of the
 // same length (the price of straightening). For each case: wall-clock packets/s of this
 // JavaScript model (whole simulation: netfront, test backend, grant copies, scheduler) and the
 // modelled cost per packet charged to the guest's VCPUs by the Xeon E5-1650 v2 host profile

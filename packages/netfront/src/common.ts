@@ -96,7 +96,7 @@ export function isNetfrontError(e: unknown): e is NetfrontError {
 // ------------------------------------------------------------------ environment
 
 /**
- * The frontend's environment, all typed interfaces of the lower packages (DESIGN.md: drivers get
+ * The frontend's environment, all typed interfaces of the lower packages (docs/architecture.md: drivers get
  * grant operations, event channels, a xenstore client and a clock at construction).
  */
 export interface NetfrontEnv {
@@ -132,7 +132,7 @@ export interface NetfrontOptions {
   /** The VCPU serving queue `q` (its interrupts, NAPI and timers). Default vcpus[q % nr]. */
   readonly vcpuOf?: (queue: number) => Vcpu;
   /**
-   * Persistent grants (the 2015 RFC, SEEDS.md §2): when the backend offers `feature-persistent`,
+   * Persistent grants (the xen-devel RFC of May 2015): when the backend offers `feature-persistent`,
    * write `feature-persistent` = 1 and send and receive through a fixed pool of pages granted
    * once per ring slot, copying packets in and out of them. Default false (grant per packet).
    */
@@ -188,7 +188,7 @@ export interface NetfrontStats {
   /** Persistent grants: bytes memcpy'd into the TX pool pages (every byte sent). */
   txPersistentCopyBytes: number;
   /**
-   * Persistent grants: the RX regression's extra copy (SEEDS.md §2) — bytes copied out of the
+   * Persistent grants: the RX regression's extra copy (reported in the RFC of May 2015) — bytes copied out of the
    * pool pages beyond the RX_COPY_THRESHOLD bytes the linear pull copies anyway, and the packets
    * longer than RX_COPY_THRESHOLD that needed it.
    */

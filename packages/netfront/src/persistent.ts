@@ -1,6 +1,6 @@
 /**
- * Persistent grants of the frontend (the 2015 RFC "xen-netfront: persistent grants", SEEDS.md
- * §2): at setup every TX id gets one page granted read-only and every RX buffer slot one page
+ * Persistent grants of the frontend (the RFC "Persistent grant maps for xen
+ * net drivers", May 2015): at setup every TX id gets one page granted read-only and every RX buffer slot one page
  * granted writable, for the life of the connection. TX copies each packet into the pages of the
  * ids it uses; RX copies each packet out of the page the backend wrote. No grant is claimed,
  * granted or ended per packet, so the backend can keep them all mapped.

@@ -1,6 +1,7 @@
 /**
- * build_skb vs alloc_skb + copy for receive buffers of 64 and 1500 bytes (seed 3: virtio-net's
- * switch to build_skb). Both paths run side by side in one process, alternating rounds, and the
+ * build_skb vs alloc_skb + copy for receive buffers of 64 and 1500 bytes (Linux f6b10209b90d,
+ * "virtio-net: switch to use build_skb() for small buffer", 2017). Both paths run side by side in
+ * one process, alternating rounds, and the
  * median round of each is reported, with the ratio. Also reports the modelled cost per skb on the
  * Xeon E5-1650 v2 host profile (deterministic: the sum of the charged operation costs).
  *

@@ -61,7 +61,8 @@ export function skbDescLen(desc: SkbDesc): number {
 }
 
 /**
- * Seed 5's worst case 64 KiB-class skb: a 70-byte linear area crossing a page boundary (2 slots),
+ * The worst-case 64 KiB-class skb of the netback compound-page notes (Xen Hackathon, May 2013):
+ * a 70-byte linear area crossing a page boundary (2 slots),
  * 15 frags of PAGE_SIZE + 2 bytes starting at the last byte of a page so they spill into the
  * pages on both sides (3 slots each, 45), and 2 two-byte frags crossing a boundary (2 slots each,
  * 4): 51 slots, against the 18 a legacy backend accepts.
@@ -75,7 +76,7 @@ export const SEED5_WORST_CASE: SkbDesc = Object.freeze({
   ]),
 });
 
-/** The slot count seed 5 derives for SEED5_WORST_CASE. */
+/** The slot count those notes derive for SEED5_WORST_CASE. */
 export const SEED5_WORST_CASE_SLOTS = 51;
 
 /** A source of uniform integers: `Prng` of @pvnet/sim fits. */
@@ -244,7 +245,7 @@ export interface PktgenOptions {
   readonly desc: SkbDesc;
   /**
    * clone_skbs: how many times one skb is handed out before a fresh one is built (pktgen's
-   * clone_skbs; 0 builds a fresh skb per packet). Seed 2 used 100000 to avoid allocation costs.
+   * clone_skbs; 0 builds a fresh skb per packet). The persistent-grants RFC (May 2015) used 100000 to avoid allocation costs.
    */
   readonly cloneSkbs?: number;
   /** Stamp a fresh packet's payload (sequence number, checksums) before it is composed. */

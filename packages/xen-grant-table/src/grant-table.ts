@@ -57,7 +57,7 @@ export interface GrantTablesOptions {
   readonly maxMaptrackFrames?: number;
   /**
    * "touched" (default): an unmap batch flushes the TLB only if one of its mappings was touched
-   * (SEEDS.md §1); "always": Xen's unconditional gnttab_flush_tlb per batch.
+   * (the motivation of Linux bdab82759b8e); "always": Xen's unconditional gnttab_flush_tlb per batch.
    */
   readonly tlbFlush?: "touched" | "always";
 }

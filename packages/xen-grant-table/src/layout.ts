@@ -1,6 +1,6 @@
 /**
  * Byte layouts and constants of xen/include/public/grant_table.h (x86_64), checked against
- * `shared/xen-abi/abi-facts.json` by the golden tests. One frozen object per C struct; offsets in
+ * the repository's `abi/abi-facts.json` by the golden tests. One frozen object per C struct; offsets in
  * bytes; every multi-byte field little-endian.
  */
 import { XEN_PAGE_SIZE } from "@pvnet/hypervisor";

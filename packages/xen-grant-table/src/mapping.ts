@@ -5,7 +5,7 @@
  * revokes it, so a use after unmap faults instead of reaching memory.
  *
  * Every access goes through a method, which marks the mapping touched: an unmap of a mapping that
- * was never touched needs no TLB flush (SEEDS.md §1). The object belongs to the maptrack handle
+ * was never touched needs no TLB flush (the motivation of Linux bdab82759b8e). The object belongs to the maptrack handle
  * and is reused when the handle is handed out again, like a virtual address.
  */
 import { type Machine, XEN_PAGE_SIZE } from "@pvnet/hypervisor";

@@ -3,10 +3,11 @@
  * grant_mapping, get_maptrack_handle / put_maptrack_handle / steal_maptrack_handle). A handle is
  * an index into it; free entries are linked through their `ref` field.
  *
- * Three free-list disciplines, selectable, so they can be measured side by side (SEEDS.md §4):
+ * Three free-list disciplines, selectable, so they can be measured side by side (Xen commit
+ * dff515dfea, "gnttab: use per-VCPU maptrack free lists", Malcolm Crossley, 2015):
  * - `"single-locked"`: Xen up to 4.5 — one LIFO free list per domain under the domain's
  *   maptrack lock, for gets and puts alike.
- * - `"per-vcpu-lockfree"`: Xen 4.6 (the per-VCPU free lists of SEEDS.md §4) — a get pops the
+ * - `"per-vcpu-lockfree"`: Xen 4.6 (the per-VCPU free lists of dff515dfea) — a get pops the
  *   local VCPU's list with a compare-and-swap on its head, no lock; a put appends the handle to
  *   its ORIGINAL VCPU's list with a compare-and-swap on the tail, then links the old tail to it.
  *   A list is never empty (its last entry is never handed out), so a remote put always has a tail.

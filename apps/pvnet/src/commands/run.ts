@@ -21,7 +21,7 @@ the model's wall-clock speed and the cost profile's prediction.
 `;
 
 /**
- * --layout: `seed5` (SEEDS.md section 5's 51-slot skb) or an skb description as JSON, e.g.
+ * --layout: `seed5` (the 51-slot skb of the 2013 netback compound-page notes) or an skb description as JSON, e.g.
  * '{"linearLen":40,"frags":[{"size":1000,"offset":0,"order":0}]}'. The frame size becomes the
  * layout's length unless --pkt-size says the same.
  */

@@ -49,7 +49,7 @@ export interface TrafficOptions {
   readonly headerCopy?: HeaderCopyMode;
   readonly txHypercalls?: TxHypercallMode;
   /**
-   * Persistent grants (SEEDS.md §2, RFC 2015): true enables them in both netfront and netback
+   * Persistent grants (xen-devel RFC, May 2015): true enables them in both netfront and netback
    * (each offers `feature-persistent` and the vif uses them); `{ frontend, backend }` enables one
    * side only, which negotiates the copy/map baseline. Default false: the baseline.
    */
