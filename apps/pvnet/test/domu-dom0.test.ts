@@ -33,7 +33,7 @@ describe("DomU -> Dom0 (guest TX through netfront and netback)", () => {
     expectCleanTeardown(r);
   });
 
-  test("seed 5's 51-slot skb is straightened by netfront and arrives intact", async () => {
+  test("the 51-slot worst-case skb is straightened by netfront and arrives intact", async () => {
     const pktSize = skbDescLen(SEED5_WORST_CASE);
     expect(SEED5_WORST_CASE_SLOTS).toBe(51);
     const r = await runDomuDom0({ seed: 3, direction: "tx", pktSize, packets: 20, layout: SEED5_WORST_CASE });

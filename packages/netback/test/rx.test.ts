@@ -68,7 +68,7 @@ describe("guest RX: grant copies into posted buffers", () => {
     expect(copy.ops).toBeGreaterThanOrEqual(16);
   });
 
-  test("seed 5's straddling layout: copies split at every page boundary of the source, bytes exact", () => {
+  test("the 51-slot straddling layout: copies split at every page boundary of the source, bytes exact", () => {
     const { w, fe } = setup();
     fe.postRx(20);
     w.run();

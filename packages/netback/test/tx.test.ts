@@ -111,7 +111,7 @@ describe("guest TX: header copy + frag map (mainline)", () => {
     expect(fe.txResponses().map((x) => x.status)).toEqual([0, 0, 0]);
   });
 
-  test("first-slot mode (seed 1's design): only the first slot is copied, the rest of the header is pulled from mapped frags", () => {
+  test("first-slot mode (the 2014 design): only the first slot is copied, the rest of the header is pulled from mapped frags", () => {
     const { w, fe } = connected({ headerCopy: "first-slot" });
     const frame = makeFrame(1000, 9);
     const before = w.grants.stats.touched;

@@ -138,7 +138,7 @@ describe("xennet_start_xmit: slot chains", () => {
     expect(w.grants.outstanding(w.domU).pins).toBe(2); // only the two mapped ring pages
   });
 
-  it("straightens seed 5's 51-slot worst case and it arrives intact", () => {
+  it("straightens the 51-slot worst case and it arrives intact", () => {
     const w = makeWorld();
     w.run();
     const skb = compose(w, SEED5_WORST_CASE);

@@ -24,7 +24,7 @@ describe("gnttab_count_grant", () => {
   });
 });
 
-describe("seed 5: the worst-case skb", () => {
+describe("the 51-slot worst-case skb", () => {
   test("composes to exactly 51 slots, 17 frags, 61544 bytes, and the pages really are 51", () => {
     const env = makeEnv();
     const payload = payloadOf(skbDescLen(SEED5_WORST_CASE), 51);

@@ -225,7 +225,7 @@ describe("map and unmap", () => {
   });
 });
 
-describe("TLB flush on unmap (SEEDS.md §1)", () => {
+describe("TLB flush on unmap (only for touched mappings)", () => {
   test("unmapping an untouched mapping needs no flush; a touched one does", () => {
     const w = makeWorld();
     const ref = w.guest.grantForeignAccess(w.dom0.domid, w.pages[0]!, false);
