@@ -9,7 +9,11 @@ export interface XenstoreQuota {
   readonly maxEntriesPerDomain: number;
   /** Largest node value in bytes (quota-maxsize); applies to every domain, dom0 included. */
   readonly maxValueBytes: number;
-  /** Longest path as sent by a client (oxenstored: XENSTORE_REL_PATH_MAX, relative or not). */
+  /**
+   * Longest path, counted as `pathLimitLength` does: the canonical path less a leading
+   * `/local/domain/<domid>/` (cxenstored -M / ACC_PATHLEN, default XENSTORE_REL_PATH_MAX;
+   * oxenstored quota-path-max, XSA-323).
+   */
   readonly maxPathLength: number;
   /** Watches one connection may hold (quota-maxwatch; C xenstored -W). */
   readonly maxWatchesPerConnection: number;
