@@ -249,7 +249,7 @@ export class Connection implements Actor {
     const id = this.nextTxId;
     // Ids are uint32 on the wire and 0 means "none": skip it when the counter wraps.
     this.nextTxId = this.nextTxId >= 0xffffffff ? 1 : this.nextTxId + 1;
-    this.transactions.set(id, this.store.openTransaction());
+    this.transactions.set(id, this.store.openTransaction(this.privileged));
     return id;
   }
 

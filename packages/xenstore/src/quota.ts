@@ -19,7 +19,11 @@ export interface XenstoreQuota {
   readonly maxWatchesPerConnection: number;
   /** Transactions one connection may have open (quota-transaction; C xenstored -t). */
   readonly maxTransactionsPerConnection: number;
-  /** Nodes one transaction may touch, so a transaction's private copy stays bounded. */
+  /**
+   * Nodes one unprivileged transaction may look at (cxenstored ACC_TRANSNODES, XSA-326), and the
+   * snapshot any open transaction keeps of nodes changed under it (past it the transaction can
+   * only end with EAGAIN), so a transaction's private copy stays bounded.
+   */
   readonly maxNodesPerTransaction: number;
   /** Undelivered watch events queued on a connection; more are dropped and counted. */
   readonly maxPendingWatchEvents: number;

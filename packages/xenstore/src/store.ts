@@ -253,9 +253,14 @@ export class XenStore {
     }
   }
 
-  /** @internal A transaction starts: it sees the tree as it is now. */
-  openTransaction(): TransactionView {
-    const tx = new TransactionView(this.mainView, this.quota.maxNodesPerTransaction);
+  /**
+   * @internal A transaction starts: it sees the tree as it is now. A privileged one may look at
+   * any number of nodes (cxenstored applies ACC_TRANSNODES to unprivileged domains only, so a
+   * toolstack transaction over a big tree works); its snapshot stays bounded all the same.
+   */
+  openTransaction(privileged = false): TransactionView {
+    const max = this.quota.maxNodesPerTransaction;
+    const tx = new TransactionView(this.mainView, max, privileged ? Number.POSITIVE_INFINITY : max);
     this.openTx.add(tx);
     return tx;
   }
