@@ -5,7 +5,7 @@
  */
 import { isXenstoreError, XenstoreError } from "./errors.js";
 import { isSpecialPath, resolvePath } from "./path.js";
-import type { XsPermissions } from "./perms.js";
+import { permForDomain, XS_PERM, type XsPermissions } from "./perms.js";
 import type { XenStore } from "./store.js";
 import type { TransactionView } from "./transaction.js";
 import {
@@ -160,16 +160,42 @@ export class Connection implements Actor {
     return { generation: node.gen, children, complete: i === node.children.length };
   }
 
-  /** XS_GET_PERMS */
+  /**
+   * XS_GET_PERMS. Also takes the special nodes `@introduceDomain` and `@releaseDomain` (whose
+   * permissions say who gets their events); another `@...` name is ENOENT (cxenstored).
+   */
   getPerms(path: string, tx = XBT_NIL): XsPermissions {
-    return getPermsNode(this.view(tx), this, this.resolve(path));
+    const abs = this.resolve(path, true);
+    if (!isSpecialPath(abs)) return getPermsNode(this.view(tx), this, abs);
+    if (tx !== XBT_NIL) this.transaction(tx);
+    const perms = this.store.specialNodePerms(abs);
+    if ((permForDomain(perms, this.domid, this.privileged, this.target) & XS_PERM.READ) === 0) {
+      throw new XenstoreError("EACCES", abs);
+    }
+    return perms;
   }
 
-  /** XS_SET_PERMS: entry 0 is the owner and everyone else's access. */
+  /**
+   * XS_SET_PERMS: entry 0 is the owner and everyone else's access. On a special node it lets
+   * domains receive its watch events (docs/misc/xenstore.txt); only its owner (dom0) may, at once
+   * even inside a transaction (cxenstored keeps special nodes outside transactions).
+   */
   setPerms(path: string, perms: XsPermissions, tx = XBT_NIL): void {
-    const abs = this.resolve(path);
+    const abs = this.resolve(path, true);
     const copy = perms.map((p) => ({ id: p.id, perms: p.perms }));
-    this.mutate(tx, (view, changes) => setPermsNode(view, this, this.store.quota, abs, copy, changes));
+    if (!isSpecialPath(abs)) {
+      this.mutate(tx, (view, changes) => setPermsNode(view, this, this.store.quota, abs, copy, changes));
+      return;
+    }
+    if (tx !== XBT_NIL) this.transaction(tx);
+    if (copy.length === 0 || copy.length > this.store.quota.maxPermsPerNode) {
+      throw new XenstoreError("EINVAL", `${copy.length} permission entries`);
+    }
+    const old = this.store.specialNodePerms(abs);
+    const need = XS_PERM.WRITE | XS_PERM.OWNER;
+    if ((permForDomain(old, this.domid, this.privileged, this.target) & need) !== need) throw new XenstoreError("EACCES", abs);
+    if (!this.privileged && copy[0]!.id !== old[0]!.id) throw new XenstoreError("EPERM", "only dom0 may change the owner");
+    this.store.setSpecialNodePerms(abs, copy);
   }
 
   /**
@@ -179,9 +205,8 @@ export class Connection implements Actor {
    */
   watch(path: string, token: string): void {
     this.checkOpen();
-    const special = isSpecialPath(path);
-    if (special && path.length > this.store.quota.maxPathLength) throw new XenstoreError("EINVAL", "path too long");
-    const abs = special ? path : this.resolve(path);
+    const abs = this.resolve(path, true);
+    const special = isSpecialPath(abs);
     if (this.watches.some((w) => w.path === path && w.token === token)) throw new XenstoreError("EEXIST", path);
     if (this.watches.length >= this.store.quota.maxWatchesPerConnection) {
       throw new XenstoreError("EQUOTA", `more than ${this.store.quota.maxWatchesPerConnection} watches`);
@@ -198,11 +223,16 @@ export class Connection implements Actor {
     this.watches.splice(i, 1);
   }
 
-  /** XS_RESET_WATCHES: drop every watch (and the events not yet taken). */
+  /**
+   * XS_RESET_WATCHES: drop every watch (and the events not yet taken) and every open transaction
+   * (docs/misc/xenstore.txt; cxenstored do_reset_watches, oxenstored do_reset_watches). Sent
+   * inside a transaction it ends that one too (cxenstored asserted there: XSA-484).
+   */
   resetWatches(): void {
     this.checkOpen();
     this.watches.length = 0;
     this.events.length = 0;
+    this.endAllTransactions();
   }
 
   /** The watches registered, in registration order. */
@@ -219,7 +249,7 @@ export class Connection implements Actor {
     const id = this.nextTxId;
     // Ids are uint32 on the wire and 0 means "none": skip it when the counter wraps.
     this.nextTxId = this.nextTxId >= 0xffffffff ? 1 : this.nextTxId + 1;
-    this.transactions.set(id, this.store.openTransaction());
+    this.transactions.set(id, this.store.openTransaction(this.privileged));
     return id;
   }
 
@@ -309,17 +339,20 @@ export class Connection implements Actor {
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    for (const view of this.transactions.values()) this.store.closeTransaction(view);
-    this.transactions.clear();
+    this.endAllTransactions();
     this.watches.length = 0;
     this.events.length = 0;
     this.store.dropConnection(this);
   }
 
-  /** @internal Queue one event (the store calls this when a watch fires). */
+  /**
+   * @internal Queue one event (the store calls this when a watch fires). An event whose
+   * "path\0token\0" payload would exceed XENSTORE_PAYLOAD_MAX is dropped and counted (cxenstored
+   * since XSA-324: a long token on a watch over long paths), as is one past the queue's bound.
+   */
   queueWatchEvent(path: string, token: string): void {
     if (this.isClosed) return;
-    if (this.events.length >= this.store.quota.maxPendingWatchEvents) {
+    if (path.length + token.length + 2 > XENSTORE_PAYLOAD_MAX || this.events.length >= this.store.quota.maxPendingWatchEvents) {
       this.dropped++;
       return;
     }
@@ -327,9 +360,14 @@ export class Connection implements Actor {
     if (this.events.length === 1) this.onWatchPending?.(this);
   }
 
-  private resolve(path: string): string {
+  private resolve(path: string, allowSpecial = false): string {
     this.checkOpen();
-    return resolvePath(path, this.domid, this.store.quota.maxPathLength);
+    return resolvePath(path, this.domid, this.store.quota.maxPathLength, allowSpecial);
+  }
+
+  private endAllTransactions(): void {
+    for (const view of this.transactions.values()) this.store.closeTransaction(view);
+    this.transactions.clear();
   }
 
   private checkOpen(): void {

@@ -9,6 +9,7 @@ export {
   isPathBelowOrEqual,
   isSpecialPath,
   parentPath,
+  pathLimitLength,
   resolvePath,
 } from "./path.js";
 export type { XsPermission, XsPermissions, XsPermLevel } from "./perms.js";
@@ -27,7 +28,7 @@ export { DEFAULT_QUOTA } from "./quota.js";
 export type { XenstoredServer, XenstoredServerOptions } from "./server.js";
 export { createXenstoredServer, DEFAULT_MAX_OUTPUT_BYTES } from "./server.js";
 export type { XenStoreOptions, XsNodeDump } from "./store.js";
-export { checkDomid, WATCH_INTRODUCE_DOMAIN, WATCH_RELEASE_DOMAIN, XenStore } from "./store.js";
+export { checkDomid, SPECIAL_NODES, WATCH_INTRODUCE_DOMAIN, WATCH_RELEASE_DOMAIN, XenStore } from "./store.js";
 export type { XsFrameOversize, XsMessage } from "./wire.js";
 export {
   encodeMessage,

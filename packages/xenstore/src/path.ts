@@ -17,21 +17,42 @@ export function isSpecialPath(path: string): boolean {
   return path.startsWith("@");
 }
 
+/** `/local/domain/<domid>/` at the start of an absolute path (cxenstored scans it with `%5u`). */
+const HOME_PREFIX = /^\/local\/domain\/[0-9]{1,5}\//;
+
 /**
- * Resolve a path as sent by a client of domain `domid`: check its length (`pathMax`, applied to
- * the path as given, as oxenstored does), its characters and shape (no `//`, no trailing `/`),
- * and prefix a relative path with the domain's home. Throws EINVAL.
+ * The length a path counts against the path limit (cxenstored canonicalize + domain_max_chk
+ * ACC_PATHLEN; oxenstored Utils.path_validate, XSA-323): the canonical absolute path, less a
+ * leading `/local/domain/<domid>/` of any domain. So a domain's relative path counts the same
+ * whatever its domid (it stays valid across a migration that changes the domid), and the same
+ * whether it is sent relative or absolute.
  */
-export function resolvePath(path: string, domid: number, pathMax: number): string {
+export function pathLimitLength(abs: string): number {
+  const home = HOME_PREFIX.exec(abs);
+  return home === null ? abs.length : abs.length - home[0].length;
+}
+
+/**
+ * Resolve a path as sent by a client of domain `domid` (cxenstored canonicalize): check its
+ * characters and shape (no `//`, no trailing `/`), prefix a relative path with the domain's
+ * home, and check the result's length as `pathLimitLength` counts it against `pathMax`.
+ * `allowSpecial` admits the special `@...` names (GET_PERMS, SET_PERMS and WATCH take them);
+ * they are returned unchanged. Throws EINVAL.
+ */
+export function resolvePath(path: string, domid: number, pathMax: number, allowSpecial = false): string {
   if (path.length === 0) throw new XenstoreError("EINVAL", "empty path");
-  if (path.length > pathMax) throw new XenstoreError("EINVAL", `path longer than ${pathMax}`);
   if (!VALID_PATH.test(path)) throw new XenstoreError("EINVAL", "invalid character in path");
-  // `@...` names only watches (isSpecialPath), never a node.
-  if (path.startsWith("@")) throw new XenstoreError("EINVAL", "special path names no node");
+  if (path.startsWith("@")) {
+    // `@...` names a special node only where the request allows one (cxenstored allow_special).
+    if (!allowSpecial) throw new XenstoreError("EINVAL", "special path names no node");
+    if (path.length > pathMax) throw new XenstoreError("EINVAL", `path longer than ${pathMax}`);
+    return path;
+  }
   const abs = path.startsWith("/") ? path : `${getDomainPath(domid)}/${path}`;
   if (abs !== "/" && (abs.endsWith("/") || abs.includes("//"))) {
     throw new XenstoreError("EINVAL", "malformed path");
   }
+  if (pathLimitLength(abs) > pathMax) throw new XenstoreError("EINVAL", `path longer than ${pathMax}`);
   return abs;
 }
 

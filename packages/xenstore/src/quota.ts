@@ -9,13 +9,21 @@ export interface XenstoreQuota {
   readonly maxEntriesPerDomain: number;
   /** Largest node value in bytes (quota-maxsize); applies to every domain, dom0 included. */
   readonly maxValueBytes: number;
-  /** Longest path as sent by a client (oxenstored: XENSTORE_REL_PATH_MAX, relative or not). */
+  /**
+   * Longest path, counted as `pathLimitLength` does: the canonical path less a leading
+   * `/local/domain/<domid>/` (cxenstored -M / ACC_PATHLEN, default XENSTORE_REL_PATH_MAX;
+   * oxenstored quota-path-max, XSA-323).
+   */
   readonly maxPathLength: number;
   /** Watches one connection may hold (quota-maxwatch; C xenstored -W). */
   readonly maxWatchesPerConnection: number;
   /** Transactions one connection may have open (quota-transaction; C xenstored -t). */
   readonly maxTransactionsPerConnection: number;
-  /** Nodes one transaction may touch, so a transaction's private copy stays bounded. */
+  /**
+   * Nodes one unprivileged transaction may look at (cxenstored ACC_TRANSNODES, XSA-326), and the
+   * snapshot any open transaction keeps of nodes changed under it (past it the transaction can
+   * only end with EAGAIN), so a transaction's private copy stays bounded.
+   */
   readonly maxNodesPerTransaction: number;
   /** Undelivered watch events queued on a connection; more are dropped and counted. */
   readonly maxPendingWatchEvents: number;

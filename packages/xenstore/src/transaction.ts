@@ -23,9 +23,14 @@ export class TransactionView implements TreeView {
   /** Watch events to fire if this transaction commits. */
   readonly changes: WatchChange[] = [];
 
+  /**
+   * `maxNodes` bounds the snapshot kept for nodes the main tree changes; `maxAccessed` the nodes
+   * the transaction itself may look at (cxenstored ACC_TRANSNODES, XSA-326: unprivileged only).
+   */
   constructor(
     private readonly main: TreeView,
     private readonly maxNodes: number,
+    private readonly maxAccessed = maxNodes,
   ) {}
 
   /** Nodes as they were when this transaction started, saved when the main tree changed them. */
@@ -53,8 +58,8 @@ export class TransactionView implements TreeView {
     const mine = this.overlay.get(path);
     if (mine !== undefined) return mine ?? undefined;
     if (this.seen.has(path)) return this.seen.get(path);
-    if (this.accessed.size >= this.maxNodes) {
-      throw new XenstoreError("EQUOTA", `transaction touches more than ${this.maxNodes} nodes`);
+    if (this.accessed.size >= this.maxAccessed) {
+      throw new XenstoreError("EQUOTA", `transaction touches more than ${this.maxAccessed} nodes`);
     }
     const node = this.preimage.has(path) ? this.preimage.get(path) : this.main.get(path);
     this.preimage.delete(path);

@@ -214,9 +214,9 @@ export function setPermsNode(
   }
   const node = getNode(view, actor, abs, XS_PERM.WRITE | XS_PERM.OWNER);
   const newOwner = perms[0]!.id;
-  if (!actor.privileged && newOwner !== node.perms[0]?.id && view.entries(newOwner) + 1 > quota.maxEntriesPerDomain) {
-    throw new XenstoreError("EQUOTA", `domain ${newOwner} owns too many nodes`);
-  }
+  // Unprivileged domains may not change the owner (cxenstored do_set_perms; oxenstored since
+  // XSA-352): giving a node away would spend another domain's quota, or dom0's unbounded one.
+  if (!actor.privileged && newOwner !== node.perms[0]?.id) throw new XenstoreError("EPERM", "only dom0 may change the owner");
   view.set(abs, { ...node, perms: [...perms] });
   changes.push({ path: abs, exact: false, perms });
 }

@@ -40,7 +40,11 @@ export const XSD_SOCKMSG = Object.freeze({ SIZEOF: 16, TYPE: 0, REQ_ID: 4, TX_ID
 export const XENSTORE_PAYLOAD_MAX = 4096;
 /** XENSTORE_ABS_PATH_MAX (xs_wire.h): longest absolute path. */
 export const XENSTORE_ABS_PATH_MAX = 3072;
-/** XENSTORE_REL_PATH_MAX (xs_wire.h): longest relative path (oxenstored applies it to absolute ones too). */
+/**
+ * XENSTORE_REL_PATH_MAX (xs_wire.h): longest relative path. Both daemons apply it to the
+ * canonical path less its `/local/domain/<domid>/` prefix (see `pathLimitLength`), so the longest
+ * absolute path is that prefix plus this, well inside XENSTORE_ABS_PATH_MAX.
+ */
 export const XENSTORE_REL_PATH_MAX = 2048;
 
 /** One decoded message: the xsd_sockmsg header fields and a payload it owns. */

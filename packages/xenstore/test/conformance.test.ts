@@ -257,6 +257,20 @@ const CASES: Case[] = [
         ["RESET_WATCHES", XS_TYPE.RESET_WATCHES, "\0"],
         ["CONTROL print", XS_TYPE.CONTROL, "print\0hello\0"],
         ["TRANSACTION_END X", XS_TYPE.TRANSACTION_END, "X\0", 0],
+        // The path limit leaves out a leading /local/domain/<domid>/ (XSA-323).
+        ["WRITE 2048 chars below /local/domain/0/", XS_TYPE.WRITE, `/local/domain/0/${"a".repeat(2048)}\0v`],
+        ["WRITE 2049 chars below /local/domain/0/", XS_TYPE.WRITE, `/local/domain/0/${"a".repeat(2049)}\0v`],
+        ["WRITE 2048 chars below /local/domain/7/", XS_TYPE.WRITE, `/local/domain/7/${"c".repeat(2048)}\0v`],
+        ["WRITE relative 2048 chars", XS_TYPE.WRITE, `${"b".repeat(2048)}\0v`],
+        ["WRITE relative 2049 chars", XS_TYPE.WRITE, `${"b".repeat(2049)}\0v`],
+        // The special nodes have permissions (XSA-115).
+        ["GET_PERMS @introduceDomain", XS_TYPE.GET_PERMS, "@introduceDomain\0"],
+        ["SET_PERMS @releaseDomain n0 r1", XS_TYPE.SET_PERMS, "@releaseDomain\0n0\0r1\0"],
+        ["GET_PERMS @releaseDomain", XS_TYPE.GET_PERMS, "@releaseDomain\0"],
+        // RESET_WATCHES ends the caller's transactions too.
+        ["TRANSACTION_START again", XS_TYPE.TRANSACTION_START, "\0"],
+        ["RESET_WATCHES", XS_TYPE.RESET_WATCHES, "\0"],
+        ["TRANSACTION_END after RESET_WATCHES", XS_TYPE.TRANSACTION_END, "T\0", -1],
       ]),
     expected: [
       'WRITE /r/w v <- ok "OK\\u0000"',
@@ -311,6 +325,17 @@ const CASES: Case[] = [
       'RESET_WATCHES <- ok "OK\\u0000"',
       'CONTROL print <- ok "OK\\u0000"',
       'TRANSACTION_END X <- ERROR "EINVAL\\u0000"',
+      'WRITE 2048 chars below /local/domain/0/ <- ok "OK\\u0000"',
+      'WRITE 2049 chars below /local/domain/0/ <- ERROR "EINVAL\\u0000"',
+      'WRITE 2048 chars below /local/domain/7/ <- ok "OK\\u0000"',
+      'WRITE relative 2048 chars <- ok "OK\\u0000"',
+      'WRITE relative 2049 chars <- ERROR "EINVAL\\u0000"',
+      'GET_PERMS @introduceDomain <- ok "n0\\u0000"',
+      'SET_PERMS @releaseDomain n0 r1 <- ok "OK\\u0000"',
+      'GET_PERMS @releaseDomain <- ok "n0\\u0000r1\\u0000"',
+      'TRANSACTION_START again <- ok "2\\u0000"',
+      'RESET_WATCHES <- ok "OK\\u0000"',
+      'TRANSACTION_END after RESET_WATCHES <- ERROR "EIO\\u0000"',
     ].join("\n"),
   },
 ];
