@@ -1,0 +1,219 @@
+/**
+ * The attack catalogue of netback: one scenario per advisory or bug class, replayed against the
+ * real driver by a frontend that writes whatever it likes into its rings. Each title names the
+ * advisory (Xen Security Advisory number) whose fix the scenario checks; bug classes without an
+ * advisory say so. Every scenario also checks that a well-behaved guest on another vif still gets
+ * its packets through byte-exact.
+ */
+import { NETIF_RSP_ERROR, NETIF_RSP_OKAY } from "@pvnet/netif";
+import { describe, expect, test } from "vitest";
+import { makeFrame, type RawFrontend, type SlotSpec, World } from "./harness.js";
+
+/** Two guests on one backend: `bad` misbehaves, `good` must keep delivering. */
+function twoGuests(options: ConstructorParameters<typeof World>[0] = {}) {
+  const w = new World(options);
+  const bad = w.frontend();
+  const good = w.frontend();
+  w.run();
+  expect(bad.vif.connected && good.vif.connected).toBe(true);
+  return { w, bad, good };
+}
+
+/** The good guest's packet goes through while (or after) the bad one misbehaves. */
+function goodStillDelivers(w: World, good: RawFrontend): void {
+  const before = w.received.filter((r) => r.vif === good.vif.name).length;
+  const f = makeFrame(700, 77);
+  good.send(f, [{ len: 700 }]);
+  w.run();
+  const mine = w.received.filter((r) => r.vif === good.vif.name);
+  expect(mine.length).toBe(before + 1);
+  expect(mine[mine.length - 1]!.bytes).toEqual(f);
+  expect(good.vif.disabled).toBe(false);
+}
+
+/** Slots of the given sizes (the first slot's size field is the frame's length, as netfront writes it). */
+function slotsOfSizes(sizes: readonly number[], overrides: Record<number, Partial<SlotSpec>> = {}): SlotSpec[] {
+  return sizes.map((len, i) => ({ len, ...overrides[i] }));
+}
+
+function sum(a: readonly number[]): number {
+  return a.reduce((x, y) => x + y, 0);
+}
+
+/** Nothing of the packet is left behind: no slot mapped, no packet in flight, no skb alive. */
+function nothingLeft(w: World): void {
+  expect(w.netback.outstanding()).toMatchObject({ slotMappings: 0, inflightPackets: 0 });
+  expect(w.skbs.liveSkbs).toBe(0);
+}
+
+describe("XSA-423 / XSA-432 / XSA-448: odd TX chains (today's xenvif_get_requests)", () => {
+  test("XSA-432: a head plus 18 tiny followers all inside the 128-byte header copy: 19 copy ops, no map, 19 OKAY in slot order", () => {
+    const { w, bad, good } = twoGuests();
+    const sizes = [20, ...new Array<number>(18).fill(5)];
+    const frame = makeFrame(sum(sizes), 3);
+    const q = bad.vif.queues[0]!;
+    const maps0 = q.modelStats.txMapOps;
+    const copies0 = q.modelStats.txCopyOps;
+    const ids = bad.send(frame, slotsOfSizes(sizes));
+    expect(() => w.run()).not.toThrow();
+    expect(w.received.map((r) => r.bytes)).toEqual([frame]);
+    expect(w.received[0]).toMatchObject({ nrFrags: 0, headlen: frame.length });
+    expect(q.modelStats.txCopyOps - copies0).toBe(19);
+    expect(q.modelStats.txMapOps - maps0).toBe(0);
+    expect(bad.txResponses()).toEqual(ids.map((id) => ({ id, status: NETIF_RSP_OKAY })));
+    nothingLeft(w);
+    goodStillDelivers(w, good);
+  });
+
+  test("XSA-432: the 18-follower shape whose copy runs over tiny slots into a big last one: nothing throws, the shared slot is answered once", () => {
+    const { w, bad, good } = twoGuests();
+    // 14 + 17 x 1 byte are copied, then 97 bytes of the 19th slot; its other 103 bytes are the one frag.
+    const sizes = [14, ...new Array<number>(17).fill(1), 200];
+    const frame = makeFrame(sum(sizes), 4);
+    const ids = bad.send(frame, slotsOfSizes(sizes));
+    expect(() => w.run()).not.toThrow();
+    expect(w.received.map((r) => r.bytes)).toEqual([frame]);
+    expect(w.received[0]).toMatchObject({ nrFrags: 1, headlen: 128 });
+    // The 18 slots copied in full are answered by check_gop; the shared one when its frag is freed.
+    expect(bad.txResponses()).toEqual(ids.map((id) => ({ id, status: NETIF_RSP_OKAY })));
+    nothingLeft(w);
+    goodStillDelivers(w, good);
+  });
+
+  test("XSA-432: a head of 14 bytes and 18 followers of 6 to 8 bytes (copy ending inside the 17th, 18th and 19th slot)", () => {
+    for (const k of [6, 7, 8]) {
+      const { w, bad } = twoGuests();
+      const sizes = [14, ...new Array<number>(18).fill(k)];
+      const frame = makeFrame(sum(sizes), k);
+      const ids = bad.send(frame, slotsOfSizes(sizes));
+      expect(() => w.run(), `followers of ${k}`).not.toThrow();
+      expect(w.received.map((r) => r.bytes)).toEqual([frame]);
+      expect(new Set(bad.txResponses().map((r) => r.id))).toEqual(new Set(ids));
+      nothingLeft(w);
+    }
+  });
+
+  test("XSA-432: a 200-byte head and 18 followers: the head is copied whole, 17 frags and one frag_list slot, consolidated", () => {
+    const { w, bad, good } = twoGuests();
+    const sizes = [200, ...new Array<number>(18).fill(100)];
+    const frame = makeFrame(sum(sizes), 5);
+    const q = bad.vif.queues[0]!;
+    const overflow0 = q.stats.txFragOverflow;
+    const ids = bad.send(frame, slotsOfSizes(sizes));
+    w.run();
+    expect(w.received.map((r) => r.bytes)).toEqual([frame]);
+    expect(w.received[0]!.headlen).toBe(200);
+    expect(q.stats.txFragOverflow - overflow0).toBe(1);
+    const rsp = bad.txResponses();
+    expect(rsp.map((r) => r.status)).toEqual(ids.map(() => NETIF_RSP_OKAY));
+    expect(rsp[0]).toEqual({ id: ids[0], status: NETIF_RSP_OKAY });
+    nothingLeft(w);
+    goodStillDelivers(w, good);
+  });
+
+  test("XSA-448: zero-size followers never become frags; each is answered OKAY at once, before the slots that carry data", () => {
+    const { w, bad, good } = twoGuests();
+    w.keep = [];
+    const sizes = [200, 0, 300, 0, 300, 0];
+    const frame = makeFrame(sum(sizes), 6);
+    const ids = bad.send(frame, slotsOfSizes(sizes));
+    w.run();
+    expect(w.received.map((r) => r.bytes)).toEqual([frame]);
+    const skb = w.keep[0]!;
+    // The head's remainder (72 bytes) and the two 300-byte slots: no zero-size frag.
+    expect(skb.shinfo.nrFrags).toBe(3);
+    for (let i = 0; i < skb.shinfo.nrFrags; i++) expect(skb.shinfo.frags[i]!.size).toBeGreaterThan(0);
+    // Empty requests are answered while the ops are built; the others once the stack lets go.
+    expect(bad.txResponses()).toEqual([ids[1], ids[3], ids[5]].map((id) => ({ id, status: NETIF_RSP_OKAY })));
+    skb.free();
+    w.keep = null;
+    w.run();
+    expect(bad.txResponses()).toEqual([ids[0], ids[2], ids[4]].map((id) => ({ id, status: NETIF_RSP_OKAY })));
+    nothingLeft(w);
+    goodStillDelivers(w, good);
+  });
+
+  test("XSA-448: a bogus gref on a zero-size follower is never mapped: the packet is delivered, no map op issued for it", () => {
+    const { w, bad, good } = twoGuests();
+    const sizes = [200, 0, 300, 0];
+    const frame = makeFrame(sum(sizes), 7);
+    const q = bad.vif.queues[0]!;
+    const maps0 = q.modelStats.txMapOps;
+    const ids = bad.send(frame, slotsOfSizes(sizes, { 1: { gref: 60000 }, 3: { gref: 60001 } }));
+    w.run();
+    expect(w.received.map((r) => r.bytes)).toEqual([frame]);
+    // The head's remainder and the 300-byte slot only.
+    expect(q.modelStats.txMapOps - maps0).toBe(2);
+    expect(bad.txResponses()).toEqual([ids[1], ids[3], ids[0], ids[2]].map((id) => ({ id, status: NETIF_RSP_OKAY })));
+    expect(bad.vif.disabled).toBe(false);
+    nothingLeft(w);
+    goodStillDelivers(w, good);
+  });
+
+  test("XSA-448: a zero-size last follower in the frag_list position (bogus gref): answered OKAY, the frag_list skb freed unused", () => {
+    const { w, bad, good } = twoGuests();
+    const sizes = [200, ...new Array<number>(17).fill(100), 0];
+    const frame = makeFrame(sum(sizes), 8);
+    const q = bad.vif.queues[0]!;
+    const overflow0 = q.stats.txFragOverflow;
+    const ids = bad.send(frame, slotsOfSizes(sizes, { 18: { gref: 60002 } }));
+    expect(() => w.run()).not.toThrow();
+    expect(w.received.map((r) => r.bytes)).toEqual([frame]);
+    expect(w.received[0]!.nrFrags).toBe(17);
+    expect(q.stats.txFragOverflow - overflow0).toBe(0);
+    const rsp = bad.txResponses();
+    // The empty slot first (while building), then the head (its copy checked), then the 17 frags.
+    expect(rsp[0]).toEqual({ id: ids[18], status: NETIF_RSP_OKAY });
+    expect(rsp[1]).toEqual({ id: ids[0], status: NETIF_RSP_OKAY });
+    expect(rsp.map((r) => r.id).sort((a, b) => a - b)).toEqual([...ids].sort((a, b) => a - b));
+    expect(rsp.every((r) => r.status === NETIF_RSP_OKAY)).toBe(true);
+    nothingLeft(w);
+    goodStillDelivers(w, good);
+  });
+
+  test("XSA-423: a zero-size follower inside the header copy takes a zero-length copy op; with a bogus gref that copy fails and the packet is answered ERROR", () => {
+    const { w, bad, good } = twoGuests();
+    const sizes = [60, 0, 300];
+    const frame = makeFrame(sum(sizes), 9);
+    const ids = bad.send(frame, slotsOfSizes(sizes, { 1: { gref: 60003 } }));
+    w.run();
+    expect(w.received).toEqual([]);
+    const rsp = bad.txResponses();
+    expect(rsp.find((r) => r.id === ids[1])).toEqual({ id: ids[1], status: NETIF_RSP_ERROR });
+    expect(rsp.map((r) => r.id).sort((a, b) => a - b)).toEqual([...ids].sort((a, b) => a - b));
+    expect(bad.vif.disabled).toBe(false);
+    nothingLeft(w);
+    goodStillDelivers(w, bad);
+    goodStillDelivers(w, good);
+  });
+
+  test("XSA-423 / XSA-432 / XSA-448: every mix of head size, tiny, empty and big followers up to 18: nothing throws, every slot answered once, every accepted frame byte-exact", () => {
+    const { w, bad, good } = twoGuests();
+    let cases = 0;
+    for (const head of [14, 127, 129, 1500]) {
+      for (const tiny of [0, 1, 7, 64]) {
+        for (const last of [0, 97, 3000]) {
+          for (const n of [1, 17, 18]) {
+            const sizes = [head, ...new Array<number>(n - 1).fill(tiny), last];
+            const frame = makeFrame(sum(sizes), cases);
+            const before = w.received.length;
+            const ids = bad.send(frame, slotsOfSizes(sizes));
+            const label = `head=${head} tiny=${tiny} last=${last} followers=${n}`;
+            expect(() => w.run(), label).not.toThrow();
+            const rsp = bad.txResponses();
+            expect(rsp.map((r) => r.id).sort((a, b) => a - b), label).toEqual([...ids].sort((a, b) => a - b));
+            expect(rsp.every((r) => r.status === NETIF_RSP_OKAY), label).toBe(true);
+            expect(w.received.length, label).toBe(before + 1);
+            expect(w.received[before]!.bytes, label).toEqual(frame);
+            // Every page can be taken back: nothing of it is still mapped by Dom0.
+            expect(bad.releasePages(), label).toBe(0);
+            cases++;
+          }
+        }
+      }
+    }
+    expect(bad.vif.disabled).toBe(false);
+    nothingLeft(w);
+    goodStillDelivers(w, good);
+  });
+});
