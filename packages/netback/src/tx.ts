@@ -658,10 +658,20 @@ export function txCreditExceeded(queue: XenvifQueue, size: number): boolean {
     queue.creditTimerPending = true;
     queue.creditWindowStartNs = nextCredit;
     queue.rateLimited = true;
-    hv.runOn(queue.vcpu, Math.max(nextCredit, hv.sim.clock.now()), () => xenvifTxCreditCallback(queue));
+    const seq = queue.creditTimerSeq;
+    hv.runOn(queue.vcpu, Math.max(nextCredit, hv.sim.clock.now()), () => {
+      // del_timer_sync ran since it was armed: the timer is gone.
+      if (queue.creditTimerSeq === seq) xenvifTxCreditCallback(queue);
+    });
     return true;
   }
   return false;
+}
+
+/** del_timer_sync(&queue->credit_timeout): a pending credit timer never fires. */
+export function xenvifDelCreditTimer(queue: XenvifQueue): void {
+  queue.creditTimerSeq++;
+  queue.creditTimerPending = false;
 }
 
 /** xenvif_tx_credit_callback */

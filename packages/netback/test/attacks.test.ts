@@ -6,6 +6,7 @@
  * its packets through byte-exact.
  */
 import { NETIF_RSP_ERROR, NETIF_RSP_OKAY } from "@pvnet/netif";
+import { XenbusState } from "@pvnet/xenstore";
 import { describe, expect, test } from "vitest";
 import { makeFrame, type RawFrontend, type SlotSpec, World } from "./harness.js";
 
@@ -214,6 +215,44 @@ describe("XSA-423 / XSA-432 / XSA-448: odd TX chains (today's xenvif_get_request
     }
     expect(bad.vif.disabled).toBe(false);
     nothingLeft(w);
+    goodStillDelivers(w, good);
+  });
+});
+
+describe("lifecycle (no advisory): a queue torn down must stay dead", () => {
+  test("a rate-limited vif that disconnects with packets held by the stack and reconnects: the old queue's credit timer and NAPI are gone (xenvif_down, xenvif_disconnect_queue)", () => {
+    const w = new World({ credit: { bytes: 3000, usec: 1000 } });
+    const fe = w.frontend();
+    const good = w.frontend();
+    w.run();
+    const t0 = w.hv.sim.clock.now();
+    w.keep = [];
+    for (let i = 0; i < 6; i++) fe.queuePacket(makeFrame(1400, i), [{ len: 1400 }]);
+    fe.pushTx();
+    // Two packets fit the first window; the credit timer is armed for the rest.
+    w.hv.run({ untilNs: t0 + 300_000 });
+    expect(w.received.length).toBe(2);
+    const oldQueue = fe.vif.queues[0]!;
+    expect(oldQueue.creditTimerPending).toBe(true);
+    const consumed = oldQueue.tx!.reqCons;
+    // Disconnect while the stack still holds both packets, and reconnect at once.
+    fe.switchState(XenbusState.Closing);
+    w.hv.run({ untilNs: t0 + 400_000 });
+    expect(w.netback.outstanding().dyingQueues).toBe(1);
+    fe.switchState(XenbusState.Initialising);
+    w.hv.run({ untilNs: t0 + 500_000 });
+    expect(fe.vif.connected).toBe(true);
+    expect(fe.vif.queues[0]).not.toBe(oldQueue);
+    // Long past the old credit window: the old ring is never polled again.
+    w.hv.run({ untilNs: t0 + 5_000_000 });
+    expect(oldQueue.tx?.reqCons ?? consumed).toBe(consumed);
+    expect(w.received.length).toBe(2);
+    // The new queue works, and when the stack lets go the old one is torn down with nothing left.
+    goodStillDelivers(w, fe);
+    for (const skb of w.keep) skb.free();
+    w.keep = null;
+    w.run();
+    expect(w.netback.outstanding()).toMatchObject({ slotMappings: 0, inflightPackets: 0, dyingQueues: 0 });
     goodStillDelivers(w, good);
   });
 });
