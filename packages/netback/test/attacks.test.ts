@@ -19,6 +19,7 @@ import { XenbusState } from "@pvnet/xenstore";
 import { SkbComposer } from "@pvnet/skb-model";
 import { describe, expect, test } from "vitest";
 import { xenvifStartXmit } from "../src/index.js";
+import { writeTxRequest } from "@pvnet/netif";
 import { makeFrame, type RawFrontend, type SlotSpec, World } from "./harness.js";
 
 /** Two guests on one backend: `bad` misbehaves, `good` must keep delivering. */
@@ -534,6 +535,42 @@ describe("XSA-392: a guest that does not post RX buffers costs Dom0 bounded memo
     w.run();
     expect(vif.queues[0]!.rxQueuePackets).toBe(0);
     expect(w.skbs.liveSkbs).toBe(0);
+    goodStillDelivers(w, good);
+  });
+});
+
+describe("XSA-155: what the frontend rewrites after netback read it has no effect (double fetch)", () => {
+  test("XSA-155 (CVE-2015-8550): every TX request slot rewritten with garbage while the grant ops are in flight: the packet still arrives byte-exact and each slot is answered with the id it had", () => {
+    const { w, bad, good } = twoGuests();
+    const sizes = [60, 200, 3000, 0, 900];
+    const frame = makeFrame(sum(sizes), 12);
+    const ids = bad.send(frame, slotsOfSizes(sizes));
+    // Between build_gops (which copied every request out of the ring) and check_gop / fill_frags,
+    // the frontend overwrites every request still unanswered.
+    const grants = w.grants;
+    const mapGrantRef = grants.mapGrantRef.bind(grants);
+    let rewrites = 0;
+    grants.mapGrantRef = (vcpu, batch) => {
+      const tx = (bad.queues[0] as RawFrontend["queues"][number]).tx;
+      // Every slot not answered yet (an answered one holds the frontend's own response).
+      for (let i = tx.sring.rspProd; i !== tx.sring.reqProd; i = (i + 1) >>> 0) {
+        tx.writeRequest(i, writeTxRequest, { gref: 4095, offset: 4000, flags: 0xff, id: 0xdead, size: 60000 });
+      }
+      rewrites++;
+      return mapGrantRef(vcpu, batch);
+    };
+    try {
+      w.run();
+    } finally {
+      grants.mapGrantRef = mapGrantRef;
+    }
+    expect(rewrites).toBeGreaterThan(0);
+    expect(w.received.map((r) => r.bytes)).toEqual([frame]);
+    const rsp = bad.txResponses();
+    expect(rsp.map((r) => r.id).sort((a, b) => a - b)).toEqual([...ids].sort((a, b) => a - b));
+    expect(rsp.every((r) => r.status === NETIF_RSP_OKAY)).toBe(true);
+    expect(bad.vif.disabled).toBe(false);
+    nothingLeft(w);
     goodStillDelivers(w, good);
   });
 });
