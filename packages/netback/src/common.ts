@@ -398,10 +398,14 @@ export class XenvifQueue {
   remainingCredit = Number.MAX_SAFE_INTEGER;
   creditWindowStartNs = 0;
   creditTimerPending = false;
+  /** Bumped by del_timer_sync: a credit timer armed before it does nothing when it fires. */
+  creditTimerSeq = 0;
   rateLimited = false;
 
   // Deferred work (napi_schedule, the dealloc and RX kthreads' wake-ups).
   napiScheduled = false;
+  /** netif_napi_del at disconnect: the queue is never polled again (a queued poll does nothing). */
+  napiDeleted = false;
   deallocScheduled = false;
   rxThreadScheduled = false;
   /** Time of the armed RX kthread timeout, or -1. */

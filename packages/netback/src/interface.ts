@@ -29,7 +29,7 @@ import {
 import { xenvifDeallocKthread, xenvifUbufCallback } from "./dealloc.js";
 import { PersistentGrantTree } from "./pgrant.js";
 import { xenvifKthreadGuestRx, xenvifRxQueuePurge, xenvifRxQueueTail } from "./rx.js";
-import { xenvifTxAction } from "./tx.js";
+import { xenvifDelCreditTimer, xenvifTxAction } from "./tx.js";
 
 const EIO = 5;
 const EINVAL = 22;
@@ -203,7 +203,7 @@ export function xenvifInterrupt(queue: XenvifQueue): void {
 
 /** napi_schedule: run the queue's poll once on its VCPU (a no-op while one is pending or NAPI is off). */
 export function napiSchedule(queue: XenvifQueue): void {
-  if (queue.napiScheduled || !queue.vif.up) return;
+  if (queue.napiScheduled || !queue.vif.up || queue.napiDeleted) return;
   queue.napiScheduled = true;
   const hv = queue.vif.ctx.env.hv;
   hv.runOn(queue.vcpu, hv.sim.clock.now(), () => {
@@ -218,7 +218,9 @@ export function napiSchedule(queue: XenvifQueue): void {
  * budget it stays scheduled.
  */
 export function xenvifPoll(queue: XenvifQueue, budget: number): number {
-  if (queue.vif.disabled || !queue.vif.up || queue.tx === null) return 0;
+  // A poll queued before netif_napi_del finds the queue gone (the vif may be up again by then,
+  // with new queues).
+  if (queue.napiDeleted || queue.vif.disabled || !queue.vif.up || queue.tx === null) return 0;
   const skbs = queue.vif.ctx.env.skbs;
   skbs.costs = queue.vcpu;
   skbs.pool.costs = queue.vcpu;
@@ -266,12 +268,16 @@ export function xenvifCarrierOn(vif: Xenvif): void {
   for (const q of vif.queues) xenvifWakeQueue(q);
 }
 
-/** xenvif_carrier_off: carrier down and NAPI off (a disabled vif stops here). */
+/**
+ * xenvif_carrier_off: carrier down and, through xenvif_down, NAPI off and each queue's credit
+ * timer deleted (del_timer_sync) — a disabled vif stops here.
+ */
 export function xenvifCarrierOff(vif: Xenvif): void {
   if (!vif.connected) return;
   vif.connected = false;
   vif.carrier = false;
   vif.up = false;
+  for (const q of vif.queues) xenvifDelCreditTimer(q);
 }
 
 /** netif_tx_stop_queue */
@@ -345,7 +351,9 @@ function dropXmit(vif: Xenvif, skb: SkBuff): number {
 export function xenvifDisconnectData(vif: Xenvif): void {
   xenvifCarrierOff(vif);
   for (const queue of vif.queues) {
+    // xenvif_disconnect_queue: the kthreads stopped, NAPI deleted.
     queue.rxThreadStopped = true;
+    queue.napiDeleted = true;
     xenvifCloseEvtchns(queue);
     xenvifRxQueuePurge(queue);
     queue.teardownPending = true;

@@ -281,10 +281,14 @@ function nextPendingIdx(queue: XenvifQueue): number {
 }
 
 /**
- * xenvif_get_requests: grant-copy exactly `dataLen` bytes into the skb's head — from as many
- * slots as that takes, each copy split where it would cross a local page — and prepare a map op
- * for every slot (or remainder of a slot) left, the ones beyond MAX_SKB_FRAGS for the frag_list
- * skb. `nrFrags` is the skb's frag count before (at most MAX_SKB_FRAGS), `fragOverflow` the rest.
+ * xenvif_get_requests (today's mainline: the XSA-423 multi-slot header copy, split where a copy
+ * would cross a local page, the XSA-432 rework and the XSA-448 fix): grant-copy exactly `dataLen`
+ * bytes into the skb's head — from as many slots as that takes — then walk the slots (or the
+ * remainder of a slot) left: a zero-size one is answered NETIF_RSP_OKAY at once and never mapped
+ * (XSA-448: no zero-size frag reaches the stack, its gref is not even looked at), the others get a
+ * map op, the first MAX_SKB_FRAGS as the skb's frags and the rest as the frag_list skb's.
+ * `nrFrags + fragOverflow` is the number of followers `xenvif_count_requests` read; the frag_list
+ * skb (`cb.nskb`) is freed here when no slot is left for it.
  */
 export function xenvifGetRequests(
   queue: XenvifQueue,
@@ -298,7 +302,9 @@ export function xenvifGetRequests(
   const skb = cb.skb as SkBuff;
   const copies = queue.txCopyOps;
   const vif = queue.vif;
-  let nrSlots = nrFrags + 1;
+  // Every slot of the packet: the first plus all its followers, frag_list ones included.
+  const followers = nrFrags + fragOverflow;
+  let nrSlots = followers + 1;
   cb.copyCount = 0;
   cb.splitMask = 0;
   // __skb_put: the copies below write the bytes.
@@ -307,6 +313,9 @@ export function xenvifGetRequests(
   let t = -1; // -1: the first request, else an index into txfrags
   let txp = first;
   if (dataLen > txp.size && nrSlots > 1) queue.modelStats.txHeaderMultiSlot++;
+  // Invariant: the slots' sizes add up to the packet's (xenvif_count_requests dropped any chain
+  // whose followers claim more), and dataLen is at most the packet's size: the copy stays inside
+  // the chain.
   while (dataLen > 0) {
     let amount = Math.min(dataLen, txp.size);
     let split = false;
@@ -327,7 +336,8 @@ export function xenvifGetRequests(
     if (!split) cb.copyCount++;
     dataLen -= amount;
     if (amount === txp.size) {
-      // The copy covered the whole request.
+      // The copy covered the whole request (a zero-size follower inside the header takes a
+      // zero-length copy op and its pending slot, as in Linux).
       savePendingReq(queue, idx, txp, t === -1 ? extraCount : 0);
       t++;
       txp = queue.txfrags[t] as NetifTxRequest;
@@ -339,21 +349,46 @@ export function xenvifGetRequests(
       txp.size -= amount;
     }
   }
-  for (cb.nrFrags = 0; cb.nrFrags < nrSlots; cb.nrFrags++) {
+  // The skb's own frags: up to MAX_SKB_FRAGS slots that carry data.
+  for (cb.nrFrags = 0; nrSlots > 0 && cb.nrFrags < MAX_SKB_FRAGS; nrSlots--) {
+    if (txp.size === 0) {
+      // XSA-448: answer an empty request right away; it never becomes a frag.
+      makeTxResponse(queue, txp.id, 0, NETIF_RSP_OKAY);
+      pushTxResponses(queue);
+      t++;
+      txp = queue.txfrags[t] as NetifTxRequest;
+      continue;
+    }
     const idx = nextPendingIdx(queue);
     queue.pendingCons++;
     xenvifTxCreateMapOp(queue, idx, txp, t === -1 ? extraCount : 0);
-    cb.fragPendingIdx[cb.nrFrags] = idx;
+    cb.fragPendingIdx[cb.nrFrags++] = idx;
     t++;
     txp = queue.txfrags[t] as NetifTxRequest;
   }
-  for (cb.nrOverflow = 0; cb.nrOverflow < fragOverflow; cb.nrOverflow++) {
-    const idx = nextPendingIdx(queue);
-    queue.pendingCons++;
-    xenvifTxCreateMapOp(queue, idx, txp, 0);
-    cb.overflowPendingIdx[cb.nrOverflow] = idx;
-    t++;
-    txp = queue.txfrags[t] as NetifTxRequest;
+  // What is left goes to the frag_list skb.
+  cb.nrOverflow = 0;
+  if (nrSlots > 0) {
+    // Linux's loop here (`for (nr_frags = 0; nr_frags < nr_slots; ++txp)`) does not count an
+    // empty slot towards nr_slots and would read past the chain after one; pvnet stops at the
+    // chain's last follower.
+    for (; cb.nrOverflow < nrSlots && t < followers; t++, txp = queue.txfrags[t] as NetifTxRequest) {
+      if (txp.size === 0) {
+        makeTxResponse(queue, txp.id, 0, NETIF_RSP_OKAY);
+        pushTxResponses(queue);
+        continue;
+      }
+      const idx = nextPendingIdx(queue);
+      queue.pendingCons++;
+      xenvifTxCreateMapOp(queue, idx, txp, 0);
+      cb.overflowPendingIdx[cb.nrOverflow++] = idx;
+    }
+  }
+  if (cb.nrOverflow === 0 && cb.nskb !== null) {
+    // A frag_list skb was allocated but is no longer needed: enough slots were converted to copy
+    // ops above, or some were empty.
+    cb.nskb.free();
+    cb.nskb = null;
   }
   queue.modelStats.txMapOps += cb.nrFrags + cb.nrOverflow;
 }
@@ -623,10 +658,20 @@ export function txCreditExceeded(queue: XenvifQueue, size: number): boolean {
     queue.creditTimerPending = true;
     queue.creditWindowStartNs = nextCredit;
     queue.rateLimited = true;
-    hv.runOn(queue.vcpu, Math.max(nextCredit, hv.sim.clock.now()), () => xenvifTxCreditCallback(queue));
+    const seq = queue.creditTimerSeq;
+    hv.runOn(queue.vcpu, Math.max(nextCredit, hv.sim.clock.now()), () => {
+      // del_timer_sync ran since it was armed: the timer is gone.
+      if (queue.creditTimerSeq === seq) xenvifTxCreditCallback(queue);
+    });
     return true;
   }
   return false;
+}
+
+/** del_timer_sync(&queue->credit_timeout): a pending credit timer never fires. */
+export function xenvifDelCreditTimer(queue: XenvifQueue): void {
+  queue.creditTimerSeq++;
+  queue.creditTimerPending = false;
 }
 
 /** xenvif_tx_credit_callback */

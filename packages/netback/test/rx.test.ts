@@ -123,7 +123,7 @@ describe("guest RX: grant copies into posted buffers", () => {
     expect(w.netback.outstanding()).toMatchObject({ slotMappings: 0, inflightPackets: 0 });
   });
 
-  test("a guest that posts nothing stalls only its own queue: bounded memory, drops, drain after the timeout", () => {
+  test("XSA-392 (CVE-2021-28715): a guest that posts nothing stalls only its own queue: bounded memory, drops, drain after the timeout", () => {
     const w = new World();
     const stalled = w.frontend();
     const healthy = w.frontend();
@@ -158,7 +158,7 @@ describe("guest RX: grant copies into posted buffers", () => {
     expect(w.skbs.liveSkbs).toBe(0);
   });
 
-  test("a queue with no slots for rx_stall_timeout loses the carrier; posting buffers brings it back", () => {
+  test("XSA-392: a queue with no slots for rx_stall_timeout loses the carrier; posting buffers brings it back", () => {
     const { w, fe } = setup();
     const vif = fe.vif;
     // Keep traffic coming for 70 s of virtual time: 1 packet every second.
