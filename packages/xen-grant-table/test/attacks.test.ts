@@ -3,6 +3,7 @@
 // xen/common/grant_table.c answers — the GNTST code, in its order of checks, the pin counts and
 // GTF_reading/GTF_writing, and the bytes of frames nobody granted (canaries).
 import { DOMID_SELF } from "@pvnet/hypervisor";
+import { firstMessage, startTsWorker } from "@pvnet/testkit";
 import { describe, expect, test } from "vitest";
 import {
   GNTCOPY,
@@ -16,6 +17,7 @@ import {
   isGrantTableError,
   MAPTRACK_VARIANTS,
 } from "../src/index.js";
+import type { FlagsRacerData } from "./flags-racer.worker.js";
 import { hostAddr, makeWorld, pattern, type World } from "./helpers.js";
 
 const HOST = GNTMAP.host_map;
@@ -410,6 +412,33 @@ describe("guest races against the hypervisor", () => {
     expect(unmap(w, r.handle, hostAddr(ref))).toBe(GNTST.okay);
     // reduce_status_for_pin clears GTF_reading only (read-only pin): GTF_writing was the guest's.
     expect(flagsOf(w, ref)).toBe(0xffff & ~GTF.reading);
+    quiet(w);
+  });
+
+  test("XSA-295 (unbounded atomics on guest memory): a guest thread flipping GTF_readonly during 3 000 maps gets okay or GNTST_general_error, never a hang; pins and flags balance", async () => {
+    const w = makeWorld();
+    const ref = w.guest.grantForeignAccess(w.dom0.domid, w.pages[0]!, false);
+    const control = new SharedArrayBuffer(8);
+    const ctl = new Int32Array(control);
+    const workerData: FlagsRacerData = { machine: w.hv.machine.handle(), entry: w.guest.entryOffset(ref), control };
+    const racer = startTsWorker(new URL("./flags-racer.worker.ts", import.meta.url), { workerData });
+    const done = firstMessage<number>(racer);
+    while (Atomics.load(ctl, 0) === 0) Atomics.wait(ctl, 0, 0, 50);
+    const seen = new Set<number>();
+    try {
+      for (let i = 0; i < 3000; i++) {
+        const r = map(w, ref, i % 3 === 0 ? HOST_RO : HOST, { addr: hostAddr(1) });
+        seen.add(r.status);
+        if (r.status === GNTST.okay) expect(unmap(w, r.handle, hostAddr(1))).toBe(GNTST.okay);
+        expect(w.gt.pinOf(w.domU, ref)).toBe(0);
+      }
+    } finally {
+      Atomics.store(ctl, 1, 1);
+    }
+    expect(await done.finally(() => racer.terminate())).toBeGreaterThan(0);
+    expect([...seen].every((s) => s === GNTST.okay || s === GNTST.general_error)).toBe(true);
+    expect(seen.has(GNTST.okay)).toBe(true);
+    expect(flagsOf(w, ref)).toBe(GTF.permit_access);
     quiet(w);
   });
 });
