@@ -116,7 +116,9 @@ export function runGrantTableFuzz(seed: number, steps: number): FuzzResult {
   /** A gfn a guest may point an entry at: its grantable pages, holes, garbage; never a canary. */
   const entryGfn = (p: Party) => (rng.below(8) === 0 ? rng.pick([500, 0xffffffff, 0x80000000 + rng.below(0x7fffffff)]) : rng.pick(p.grantable));
   /** A ref worth trying against `granter`: mostly one it granted, sometimes anything. */
-  const someRef = (granter: Party) => {
+  const someRef = (granter: Party, to?: Domain) => {
+    const mine = to === undefined ? [] : [...granter.granted].filter(([, grantee]) => grantee === to.domid);
+    if (mine.length > 0 && rng.below(4) !== 0) return (rng.pick(mine) as [number, number])[0];
     if (granter.granted.size > 0 && rng.below(4) !== 0) return rng.pick([...granter.granted.keys()]);
     return rng.below(3) === 0 ? hostileU32() : rng.below(granter.guest.nrEntries);
   };
@@ -174,7 +176,7 @@ export function runGrantTableFuzz(seed: number, steps: number): FuzzResult {
       granters.push(granter);
       const flags = rng.below(10) === 0 ? rng.below(32) : rng.pick([GNTMAP.host_map, GNTMAP.host_map | GNTMAP.readonly, GNTMAP.device_map, GNTMAP.device_map | GNTMAP.host_map | GNTMAP.readonly]);
       const addr = rng.below(16) === 0 ? rng.pick([0, 4097, 2 ** 47, 123]) : 0x7f00_0000_0000 + nextAddr++ * 4096;
-      mapB.add(addr, flags, someRef(granter), someDomid(granter.domain.domid));
+      mapB.add(addr, flags, someRef(granter, mapper.domain), someDomid(granter.domain.domid));
     }
     gt.mapGrantRef(vcpu, mapB);
     const mine = live.get(mapper.domain) as Map<number, LiveMap>;
@@ -240,10 +242,10 @@ export function runGrantTableFuzz(seed: number, steps: number): FuzzResult {
       const len = rng.pick([0, 1, 64, rng.below(4097), 4096, 4097, 0xffff]);
       const off = () => (rng.below(8) === 0 ? rng.below(0x10000) : rng.below(4096 - Math.min(len, 4096) + 1));
       cpB.add(
-        sg ? someRef(sp) : rng.pick(caller.grantable),
+        sg ? someRef(sp, caller.domain) : rng.pick(caller.grantable),
         sg ? someDomid(sp.domain.domid) : rng.below(8) === 0 ? caller.domain.domid : DOMID_SELF,
         off(),
-        dg ? someRef(dp) : rng.pick(caller.grantable),
+        dg ? someRef(dp, caller.domain) : rng.pick(caller.grantable),
         dg ? someDomid(dp.domain.domid) : DOMID_SELF,
         off(),
         len,
@@ -329,7 +331,10 @@ export function runGrantTableFuzz(seed: number, steps: number): FuzzResult {
   try {
     for (; step < steps; step++) {
       const p = rng.pick(parties);
-      const r = rng.below(100);
+      // The middle of a run (30% to 70%) hoards mappings (no unmaps), to fill maptracks and pin counters.
+      const hoarding = step >= (steps * 3) / 10 && step < (steps * 7) / 10;
+      let r = rng.below(100);
+      if (hoarding && r >= 50 && r < 70) r = 26 + (r - 50);
       if (r < 14) what = grant(p);
       else if (r < 22) what = endAccess(p);
       else if (r < 26) what = tamper(p);
