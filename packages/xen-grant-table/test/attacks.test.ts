@@ -175,6 +175,75 @@ describe("bad references, wrong domains, read-only grants", () => {
   });
 });
 
+describe("GNTST codes in grant_table.c's order of checks", () => {
+  test("map_grant_ref: flags, domain, maptrack handle, ref bound, active entry, _set_status, page, host address — the first fault wins", () => {
+    const w = makeWorld({ maxMaptrackFrames: 1, dom0Vcpus: 1 });
+    const ok = w.guest.grantForeignAccess(w.dom0.domid, w.pages[0]!, true);
+    const toX = w.guest.grantForeignAccess(w.domX.domid, w.pages[0]!, true);
+    const hole = w.guest.grantForeignAccess(w.dom0.domid, 60, true);
+    const bad = hostAddr(0) + 1;
+    expect(map(w, 5000, 0, { dom: 4242, addr: bad }).status).toBe(GNTST.bad_gntref); // no host/device flag
+    expect(map(w, 5000, HOST_RO, { dom: 4242, addr: bad }).status).toBe(GNTST.bad_domain);
+    expect(map(w, 5000, HOST_RO, { addr: bad }).status).toBe(GNTST.bad_gntref);
+    expect(map(w, toX, HOST_RO, { addr: bad }).status).toBe(GNTST.general_error);
+    expect(map(w, hole, HOST_RO, { addr: bad }).status).toBe(GNTST.bad_page); // the page before the address
+    expect(map(w, ok, HOST_RO, { addr: bad }).status).toBe(GNTST.general_error);
+    // GTF_sub_page is refused for maps only: a copy (mapflag 0) of the same v1 entry goes through.
+    const sub = w.guest.grantForeignAccess(w.dom0.domid, w.pages[1]!, true);
+    Atomics.or(w.hv.machine.u16, w.guest.entryOffset(sub) >>> 1, GTF.sub_page);
+    expect(map(w, sub, HOST_RO).status).toBe(GNTST.general_error);
+    expect(copy(w, sub, w.domU.domid, 0, w.dom0.allocPage(), DOMID_SELF, 0, 8, S)).toBe(GNTST.okay);
+    // The maptrack handle is taken before the ref is even bound-checked: a full table is GNTST_no_space.
+    const held: number[] = [];
+    const refs = [0, 1, 2].map((p) => w.guest.grantForeignAccess(w.dom0.domid, w.pages[p]!, true));
+    for (let i = 0; ; i++) {
+      const r = map(w, refs[i % 3]!, HOST_RO, { addr: hostAddr(10 + i) });
+      if (r.status !== GNTST.okay) {
+        expect(r.status).toBe(GNTST.no_space);
+        break;
+      }
+      held.push(r.handle);
+    }
+    expect(map(w, 5000, HOST_RO, { addr: bad }).status).toBe(GNTST.no_space);
+    expect(map(w, ok, HOST_RO, { dom: 4242 }).status).toBe(GNTST.bad_domain); // the domain still comes first
+    for (const [i, h] of held.entries()) expect(unmap(w, h, hostAddr(10 + i))).toBe(GNTST.okay);
+    quiet(w);
+  });
+
+  test("unmap_common: handle bound, free entry, dev_bus_addr before host_addr", () => {
+    const w = makeWorld();
+    const ref = w.guest.grantForeignAccess(w.dom0.domid, w.pages[0]!, false);
+    const r = map(w, ref, DEV | HOST);
+    expect(unmap(w, 0xffffffff, hostAddr(ref) + 4096, 1)).toBe(GNTST.bad_handle);
+    expect(unmap(w, r.handle + 1, hostAddr(ref) + 4096, 1)).toBe(GNTST.bad_handle);
+    expect(unmap(w, r.handle, hostAddr(ref) + 4096, r.bus + 1)).toBe(GNTST.bad_dev_addr);
+    expect(unmap(w, r.handle, hostAddr(ref) + 4096, r.bus)).toBe(GNTST.general_error); // replace_grant_host_mapping
+    expect(w.gt.pinOf(w.domU, ref)).toBe(GNTPIN.devw_inc + GNTPIN.hstw_inc); // nothing was undone
+    expect(unmap(w, r.handle, hostAddr(ref), r.bus)).toBe(GNTST.okay);
+    quiet(w);
+  });
+
+  test("gnttab_copy: source domain, dest domain, source claim, dest claim, then the page bounds", () => {
+    const w = makeWorld();
+    const u = w.domU.domid;
+    const ro = w.guest.grantForeignAccess(w.dom0.domid, w.pages[0]!, true);
+    const rw = w.guest.grantForeignAccess(w.dom0.domid, w.pages[1]!, false);
+    const local = w.dom0.allocPage();
+    expect(copy(w, local, u, 0, rw, 4242, 0, 8, D)).toBe(GNTST.permission_denied); // a frame of a named domain, source first
+    expect(copy(w, ro, 4242, 0, local, u, 0, 8, S)).toBe(GNTST.bad_domain);
+    expect(copy(w, ro, u, 0, local, u, 0, 8, S)).toBe(GNTST.permission_denied); // dest frame of a named domain
+    expect(copy(w, ro, u, 0, rw, 4242, 0, 8, S | D)).toBe(GNTST.bad_domain);
+    expect(copy(w, 5000, u, 4090, 6000, u, 4090, 100, S | D)).toBe(GNTST.bad_gntref); // source ref first
+    expect(copy(w, ro, u, 4090, 6000, u, 4090, 100, S | D)).toBe(GNTST.bad_gntref); // then dest ref
+    expect(copy(w, ro, u, 4090, ro, u, 4090, 100, S | D)).toBe(GNTST.general_error); // read-only dest before bounds
+    expect(copy(w, 100_000, DOMID_SELF, 0, local, DOMID_SELF, 0, 8, 0)).toBe(GNTST.bad_page); // a gmfn the caller lacks
+    expect(copy(w, ro, u, 4090, rw, u, 4090, 100, S | D)).toBe(GNTST.bad_copy_arg);
+    expect(flagsOf(w, ro)).toBe(GTF.permit_access | GTF.readonly);
+    expect(flagsOf(w, rw)).toBe(GTF.permit_access);
+    quiet(w);
+  });
+});
+
 describe("XSA advisories", () => {
   test("XSA-218 (unmap pin accounting race): a grant mapped twice stays GTF_reading|GTF_writing until the second unmap", () => {
     const w = makeWorld();
