@@ -316,7 +316,7 @@ describe("XSA advisories", () => {
     quiet(w);
   });
 
-  test("XSA-227 (misaligned PTEs): a host_addr that is not page aligned, zero or beyond 2^47 is GNTST_general_error, nothing pinned", () => {
+  test("XSA-227 class (misaligned PTEs; no GNTMAP_contains_pte here, so host_addr itself): not page aligned, zero or beyond 2^47 is GNTST_general_error, nothing pinned", () => {
     const w = makeWorld();
     const ref = w.guest.grantForeignAccess(w.dom0.domid, w.pages[0]!, false);
     for (const addr of [hostAddr(0) + 8, hostAddr(0) + 4095, 0, 2 ** 47, 2 ** 53 - 4096]) {
