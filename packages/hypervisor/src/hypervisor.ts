@@ -45,6 +45,9 @@ export const COST_EVTCHN_BIND = "evtchn.bind";
 export const COST_EVTCHN_UNMASK = "evtchn.unmask";
 export const COST_UPCALL = "upcall";
 
+/** The control domain (is_control_domain): Dom0, the first domain created. */
+const CONTROL_DOMID = 0;
+
 interface DomainState {
   readonly domain: Domain;
   readonly evtchn: EvtchnDomain;
@@ -157,10 +160,11 @@ export class Hypervisor {
       vcpu.charge(COST_EVTCHN_BIND);
       const ld = this.state(vcpu.domain.domid);
       const rd = this.state(remoteDom === DOMID_SELF ? vcpu.domain.domid : remoteDom);
+      // Xen's order: the remote domain (ESRCH), a free local port (ENOSPC), then the remote port.
+      const lport = ld.evtchn.getFreePort();
       if (!rd.evtchn.validPort(remotePort)) throw new XenError("EINVAL", `bad remote port ${remotePort}`);
       if (rd.evtchn.state(remotePort) !== EVTCHNSTAT.unbound) throw new XenError("EINVAL", `remote port ${remotePort} is not unbound`);
       if (rd.evtchn.remoteDom(remotePort) !== ld.domain.domid) throw new XenError("EINVAL", `remote port ${remotePort} is not offered to d${ld.domain.domid}`);
-      const lport = ld.evtchn.getFreePort();
       ld.evtchn.setPort(lport, EVTCHNSTAT.interdomain, rd.domain.domid, remotePort, 0);
       rd.evtchn.setPort(remotePort, EVTCHNSTAT.interdomain, ld.domain.domid, lport, rd.evtchn.notifyVcpu(remotePort));
       // Xen sets the local port pending on bind so an event raised before binding is not lost.
@@ -217,6 +221,8 @@ export class Hypervisor {
     return this.hypercall(vcpu, "event_channel_op:status", 1, () => {
       const st = this.state(domid === DOMID_SELF ? vcpu.domain.domid : domid);
       if (!st.evtchn.validPort(port)) throw new XenError("EINVAL", `bad port ${port}`);
+      // xsm_evtchn_status(XSM_TARGET): a domain's own ports, or any port for the control domain.
+      if (st.domain !== vcpu.domain && vcpu.domain.domid !== CONTROL_DOMID) throw new XenError("EPERM", `d${vcpu.domain.domid} may not query d${st.domain.domid}'s ports`);
       return {
         status: st.evtchn.state(port),
         vcpu: st.evtchn.notifyVcpu(port),
@@ -230,8 +236,9 @@ export class Hypervisor {
   evtchnBindVcpu(vcpu: Vcpu, port: number, target: number): void {
     this.hypercall(vcpu, "event_channel_op:bind_vcpu", 1, () => {
       const st = this.state(vcpu.domain.domid);
-      if (!st.evtchn.validPort(port) || st.evtchn.state(port) === EVTCHNSTAT.closed) throw new XenError("EINVAL", `port ${port} is not open`);
+      // domain_vcpu() first (ENOENT), then the port (EINVAL), as evtchn_bind_vcpu.
       if (!Number.isInteger(target) || target < 0 || target >= st.domain.vcpus.length) throw new XenError("ENOENT", `no vcpu ${target}`);
+      if (!st.evtchn.validPort(port) || st.evtchn.state(port) === EVTCHNSTAT.closed) throw new XenError("EINVAL", `port ${port} is not open`);
       st.evtchn.setVcpu(port, target);
     });
   }

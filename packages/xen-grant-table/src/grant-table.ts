@@ -266,8 +266,9 @@ export class GrantTables {
     const at = this.entryAt(rgt, ref);
     if (at < 0) return GNTST.bad_gntref;
     const pin = rgt.pin[ref] as number;
-    // Already pinned: by the same domain only, and no counter near overflow.
-    if (pin !== 0 && (rgt.actDomid[ref] !== ldomid || (pin & GNTPIN.overflow_mask) !== 0)) return GNTST.general_error;
+    // Already pinned: by the same domain only, and none of the counters this pin increments near
+    // overflow (GNTPIN_incr2oflow_mask: only those, so 128 read-only maps do not block a write map).
+    if (pin !== 0 && (rgt.actDomid[ref] !== ldomid || (pin & incr2oflowMask(inc)) !== 0)) return GNTST.general_error;
     if (pin === 0 || (!readonly && (pin & (GNTPIN.hstw_mask | GNTPIN.devw_mask)) === 0)) {
       const rc = this.setStatusV1(at, pin !== 0, readonly, mapflag, ldomid);
       if (rc !== GNTST.okay) return rc;
@@ -325,7 +326,9 @@ export class GrantTables {
     lgt.maptrack ??= Maptrack.create({ variant: this.variant, nrVcpus: ld.vcpus.length, maxMaptrackFrames: this.maxMaptrackFrames });
     const mt = lgt.maptrack;
     const handle = mt.get(vcpu.id, vcpu);
-    if (handle === INVALID_MAPTRACK_HANDLE) return GNTST.no_device_space;
+    // GNTST_no_space since Xen 4.16 ("gnttab: maptrack handle shortage is not IOMMU related",
+    // 2021); GNTST_no_device_space before.
+    if (handle === INVALID_MAPTRACK_HANDLE) return GNTST.no_space;
     const rgt = this.table(rd);
     const ref = b.ref[i] as number;
     const readonly = (flags & GNTMAP.readonly) !== 0;
@@ -409,7 +412,9 @@ export class GrantTables {
     const mfn = rgt.actMfn[ref] as number;
     const hostAddr = b.hostAddr[i] as number;
     const devBusAddr = b.devBusAddr[i] as number;
-    if (devBusAddr !== 0 && devBusAddr !== mfn * XEN_PAGE_SIZE) return GNTST.general_error;
+    // Only a device mapping is checked against dev_bus_addr, in full (XSA-224's "fix handling of
+    // dev_bus_addr during unmap"); a mismatch is GNTST_bad_dev_addr.
+    if (devBusAddr !== 0 && flags & GNTMAP.device_map && devBusAddr !== mfn * XEN_PAGE_SIZE) return GNTST.bad_dev_addr;
     let left = flags;
     let done = 0;
     if (hostAddr !== 0 && flags & GNTMAP.host_map) {
@@ -463,6 +468,9 @@ export class GrantTables {
   /** gnttab_copy_one for op `i`: lock domains, claim source then dest, check bounds, copy. */
   private copyOne(vcpu: Vcpu, b: GnttabCopyBatch, i: number): number {
     this.stats.copyOps++;
+    // A zero-size copy is ignored entirely, none of its fields checked ("gnttab: fully ignore
+    // zero-size copy requests", Xen 4.19, after XSA-448).
+    if (b.len[i] === 0) return this.copyDone(vcpu, GNTST.okay, 0);
     const ld = vcpu.domain;
     const flags = b.flags[i] as number;
     const srcGref = (flags & GNTCOPY.source_gref) !== 0;
@@ -615,6 +623,11 @@ export class GrantTables {
     this.tables.delete(domain.domid);
     this.hv.destroyDomain(domain.domid);
   }
+}
+
+/** GNTPIN_incr2oflow_mask: the top bit of each 8-bit counter that `inc` increments. */
+function incr2oflowMask(inc: number): number {
+  return (inc << 7) >>> 0;
 }
 
 /** grant_ref_t from a 64-bit union field: C takes the low 32 bits; garbage becomes an invalid ref. */

@@ -137,7 +137,10 @@ export const GNTPIN = Object.freeze({
   devw_mask: 0xff << 16,
   devr_inc: 1 << 24,
   devr_mask: (0xff << 24) >>> 0,
-  /** Any counter at 0x80 or more: refuse to pin further (risk of counter overflow). */
+  /**
+   * The top bit of every counter. Xen refuses a new pin only when a counter it would increment has
+   * this bit set (GNTPIN_incr2oflow_mask(inc) = inc << 7), not when any counter has.
+   */
   overflow_mask: 0x80808080,
 });
 
