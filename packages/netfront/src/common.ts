@@ -177,6 +177,11 @@ export interface NetfrontStats {
   rxBytes: number;
   /** dev->stats.rx_errors: malformed response chains and failed checksum setup. */
   rxErrors: number;
+  /**
+   * Of rx_packets: runts shorter than ETH_HLEN (down to 0 bytes), which the guest's stack drops
+   * (eth_type_trans cannot pull the header; ip_rcv & co. free them). Never given to onReceive.
+   */
+  rxRunts: number;
   /** ethtool rx_gso_checksum_fixup: GSO packets without NETRXF_csum_blank. */
   rxGsoChecksumFixup: number;
   /** RX requests posted, pushes and notifies of the RX ring. */
@@ -223,6 +228,7 @@ export function newNetfrontStats(): NetfrontStats {
     rxPackets: 0,
     rxBytes: 0,
     rxErrors: 0,
+    rxRunts: 0,
     rxGsoChecksumFixup: 0,
     rxRequests: 0,
     rxPushes: 0,
