@@ -12,6 +12,7 @@ import { constRingSize, type FrontRing } from "@pvnet/shared-ring";
 import { getPage, type Page, putPage, type SkBuff, type SkbAllocator } from "@pvnet/skb-model";
 import type { GnttabGuest, GrantRefHead } from "@pvnet/xen-grant-table";
 import type { XenbusDevice, Xenbus } from "@pvnet/xenstore";
+import { newLateEoiState } from "./events.js";
 
 // ------------------------------------------------------------------ constants
 
@@ -203,6 +204,10 @@ export interface NetfrontStats {
   napiPolls: number;
   /** Interrupts taken on this queue's event channel(s). */
   interrupts: number;
+  /** dev->spurious_events: interrupts that found no work (xen_irq_lateeoi with XEN_EOI_FLAG_SPURIOUS). */
+  spuriousEvents: number;
+  /** dev->jiffies_eoi_delayed: jiffies the channels stayed masked backing off spurious events. */
+  eoiDelayedJiffies: number;
 }
 
 export function newNetfrontStats(): NetfrontStats {
@@ -239,6 +244,8 @@ export function newNetfrontStats(): NetfrontStats {
     rxPersistentExtraCopies: 0,
     napiPolls: 0,
     interrupts: 0,
+    spuriousEvents: 0,
+    eoiDelayedJiffies: 0,
   };
 }
 
@@ -314,6 +321,9 @@ export class NetfrontQueue {
   // Event channels (tx_evtchn == rx_evtchn without feature-split-event-channels).
   txEvtchn = 0;
   rxEvtchn = 0;
+  /** Late-EOI state of each channel (the TX one serves both without split channels). */
+  readonly txEoi = newLateEoiState();
+  readonly rxEoi = newLateEoiState();
 
   // TX: ring, free list of ids, in-flight skbs and grants.
   tx: FrontRing | null = null;
