@@ -161,6 +161,12 @@ function bindHandlers(np: NetfrontInfo, q: NetfrontQueue): void {
     if (q.rxRspUnconsumed > seen) work = true;
     return true;
   };
+  // startup_dynirq: the channel is unmasked when its handler is bound. A port number used before
+  // may still be masked (a broken device never EOIs, a delayed EOI was pending at teardown).
+  const ev = hv.evtchnOf(dom.domid);
+  for (const port of q.txEvtchn === q.rxEvtchn ? [q.txEvtchn] : [q.txEvtchn, q.rxEvtchn]) {
+    if (ev.isMasked(port)) hv.evtchnUnmask(q.vcpu, port);
+  }
   let work = false;
   const eoi = (ok: boolean, st: LateEoiState, port: number, vcpu: Vcpu) => {
     if (q.generation !== life) return;

@@ -405,7 +405,7 @@ describe("netfront attack catalogue: event storms and double fetches", () => {
     teardownIsClean(w);
   });
 
-  it("XSA-391: a device disabled for a protocol violation never EOIs: one more interrupt, then events cost nothing", () => {
+  it("XSA-391: a device disabled for a protocol violation never EOIs: one more interrupt, then events cost nothing until it reconnects", () => {
     const w = makeWorld();
     w.run();
     const sring = rxBack(w).sring;
@@ -421,6 +421,14 @@ describe("netfront attack catalogue: event storms and double fetches", () => {
     // NAPI found the violation after that interrupt's EOI: the next event is taken once, its
     // handler sees the device broken and returns without EOI; the channel stays masked.
     expect(w.fe.stats().interrupts).toBe(seen + 1);
+    teardownIsClean(w);
+    // Connected again, the channels are unmasked when their handlers are bound (startup_dynirq).
+    w.fe.reconnect();
+    w.run();
+    expect(w.fe.connected).toBe(true);
+    expect(w.be.sendRx(frame(64), { notify: true })).toBe(true);
+    w.run();
+    expect(w.received[0]?.toBytes()).toEqual(frame(64));
     teardownIsClean(w);
   });
 

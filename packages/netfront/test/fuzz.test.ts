@@ -11,7 +11,9 @@ describe("netfront fuzz: a seeded malicious backend", () => {
     // The fuzzer reaches both outcomes: packets delivered and devices disabled (then reconnected).
     expect(r.episodes).toBeGreaterThan(1);
     expect(r.broken).toBeGreaterThan(0);
-    expect(r.delivered).toBeGreaterThan(0);
-    expect(r.rxErrors).toBeGreaterThan(0);
+    // Both rings stay exercised across reconnects (a channel left masked would starve them).
+    expect(r.delivered).toBeGreaterThan(CI_STEPS / 300);
+    expect(r.rxErrors).toBeGreaterThan(CI_STEPS / 30);
+    expect(r.txPackets).toBeGreaterThan(CI_STEPS / 30);
   });
 });
