@@ -12,6 +12,7 @@ import { constRingSize, type FrontRing } from "@pvnet/shared-ring";
 import { getPage, type Page, putPage, type SkBuff, type SkbAllocator } from "@pvnet/skb-model";
 import type { GnttabGuest, GrantRefHead } from "@pvnet/xen-grant-table";
 import type { XenbusDevice, Xenbus } from "@pvnet/xenstore";
+import { newLateEoiState } from "./events.js";
 
 // ------------------------------------------------------------------ constants
 
@@ -177,6 +178,11 @@ export interface NetfrontStats {
   rxBytes: number;
   /** dev->stats.rx_errors: malformed response chains and failed checksum setup. */
   rxErrors: number;
+  /**
+   * Of rx_packets: runts shorter than ETH_HLEN (down to 0 bytes), which the guest's stack drops
+   * (eth_type_trans cannot pull the header; ip_rcv & co. free them). Never given to onReceive.
+   */
+  rxRunts: number;
   /** ethtool rx_gso_checksum_fixup: GSO packets without NETRXF_csum_blank. */
   rxGsoChecksumFixup: number;
   /** RX requests posted, pushes and notifies of the RX ring. */
@@ -198,6 +204,10 @@ export interface NetfrontStats {
   napiPolls: number;
   /** Interrupts taken on this queue's event channel(s). */
   interrupts: number;
+  /** dev->spurious_events: interrupts that found no work (xen_irq_lateeoi with XEN_EOI_FLAG_SPURIOUS). */
+  spuriousEvents: number;
+  /** dev->jiffies_eoi_delayed: jiffies the channels stayed masked backing off spurious events. */
+  eoiDelayedJiffies: number;
 }
 
 export function newNetfrontStats(): NetfrontStats {
@@ -223,6 +233,7 @@ export function newNetfrontStats(): NetfrontStats {
     rxPackets: 0,
     rxBytes: 0,
     rxErrors: 0,
+    rxRunts: 0,
     rxGsoChecksumFixup: 0,
     rxRequests: 0,
     rxPushes: 0,
@@ -233,6 +244,8 @@ export function newNetfrontStats(): NetfrontStats {
     rxPersistentExtraCopies: 0,
     napiPolls: 0,
     interrupts: 0,
+    spuriousEvents: 0,
+    eoiDelayedJiffies: 0,
   };
 }
 
@@ -308,6 +321,9 @@ export class NetfrontQueue {
   // Event channels (tx_evtchn == rx_evtchn without feature-split-event-channels).
   txEvtchn = 0;
   rxEvtchn = 0;
+  /** Late-EOI state of each channel (the TX one serves both without split channels). */
+  readonly txEoi = newLateEoiState();
+  readonly rxEoi = newLateEoiState();
 
   // TX: ring, free list of ids, in-flight skbs and grants.
   tx: FrontRing | null = null;

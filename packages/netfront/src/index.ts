@@ -31,6 +31,7 @@ export {
   TX_LINK_NONE,
   TX_PENDING,
 } from "./common.js";
+export { HZ, JIFFY_NS, type LateEoiState, newLateEoiState, SPURIOUS_THRESHOLD, xenIrqLateeoi, xenIrqNoEoi } from "./events.js";
 export { Netfront, type NetfrontOutstanding } from "./netfront.js";
 export { persistentGrantsHeld, xennetFreePersistentGnts, xennetInitPersistentGnts } from "./persistent.js";
 export { FLOW_HASH_SEED, jhash3Words, skbGetHash, xennetSelectQueue } from "./queue.js";

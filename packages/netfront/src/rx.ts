@@ -99,7 +99,7 @@ function setRxRspCons(q: NetfrontQueue, val: number): void {
   q.rxRspUnconsumed = rx.unconsumedResponses();
 }
 
-/** xennet_alloc_one_rx_buffer: an skb with RX_COPY_THRESHOLD of head room and one page as frag 0. */
+/** xennet_alloc_one_rx_buffer: an skb with RX_COPY_THRESHOLD of head room and one zeroed page as frag 0. */
 function xennetAllocOneRxBuffer(q: NetfrontQueue): SkBuff | null {
   const skbs = q.info.env.skbs;
   const skb = skbs.netdevAllocSkb(RX_COPY_THRESHOLD + NET_IP_ALIGN);
@@ -109,6 +109,9 @@ function xennetAllocOneRxBuffer(q: NetfrontQueue): SkBuff | null {
     skb.free();
     return null;
   }
+  // __GFP_ZERO (XSA-403, "xen/netfront: fix leaking data in shared pages"): the page is granted
+  // whole, so nothing it held before may be visible to the backend.
+  q.info.hv.machine.fill(page.addr(0), 0, PAGE_SIZE);
   skb.addRxFrag(0, page, 0, 0, PAGE_SIZE);
   skb.reserve(NET_IP_ALIGN); // align the IP header
   return skb;
@@ -461,6 +464,10 @@ function handleIncomingQueue(q: NetfrontQueue): number {
   for (let skb = q.rxq.shift(); skb !== null; skb = q.rxq.shift()) {
     const pullTo = q.pullTo[i++] as number;
     if (pullTo > skb.headlen) skb.pskbPullTail(pullTo - skb.headlen);
+    // A first slot shorter than ETH_HLEN with more slots behind it leaves the Ethernet header
+    // split between head and frag: Linux's eth_type_trans -> __skb_pull then hits BUG() (len <
+    // data_len). The model pulls the header in instead, so no backend can crash the guest.
+    if (skb.headlen < ETH_HLEN && skb.len >= ETH_HLEN) skb.pskbPullTail(ETH_HLEN - skb.headlen);
     skb.protocol = ethTypeTrans(skb);
     if (checksumSetup(q, skb) !== 0) {
       skb.free();
@@ -470,6 +477,17 @@ function handleIncomingQueue(q: NetfrontQueue): number {
     }
     q.stats.rxPackets++;
     q.stats.rxBytes += skb.len;
+    if (skb.len < ETH_HLEN) {
+      // A runt (0..13 bytes: a zero-size response is valid, status >= 0). Linux counts it as
+      // received and passes it up: eth_type_trans's skb_pull_inline(skb, ETH_HLEN) refuses to
+      // pull past the frame and the protocol comes from whatever bytes follow it; every L3
+      // handler (ip_rcv, ipv6_rcv, arp_rcv: pskb_may_pull) then frees it
+      // (SKB_DROP_REASON_PKT_TOO_SMALL). The model's stack is onReceive, which is promised an
+      // Ethernet header, so the stack's drop happens here, counted apart.
+      q.stats.rxRunts++;
+      skb.free();
+      continue;
+    }
     np.options.onReceive(skb, q.id);
   }
   return dropped;

@@ -42,6 +42,7 @@ import {
   NetfrontQueue,
   xennetEndAccessDeferred,
 } from "./common.js";
+import { type LateEoiState, xenIrqLateeoi, xenIrqNoEoi } from "./events.js";
 import { xennetAllocRxBuffers, xennetHandleRx, xennetReleaseRxBufs } from "./rx.js";
 import { xennetInitTxIds, xennetReleaseTxBufs, xennetTxBufGc } from "./tx.js";
 
@@ -137,30 +138,57 @@ export function xennetConnect(np: NetfrontInfo): number {
   return 0;
 }
 
-/** xennet_interrupt (one event channel) or the TX / RX halves with split channels. */
+/**
+ * xennet_interrupt (one event channel) or xennet_tx_interrupt / xennet_rx_interrupt (split
+ * channels), each ending in xen_irq_lateeoi: spurious unless the TX half reaped responses or the
+ * RX half saw new ones; no EOI at all once the device is broken.
+ */
 function bindHandlers(np: NetfrontInfo, q: NetfrontQueue): void {
   const hv = np.hv;
   const dom = np.env.domain;
   const life = q.generation;
+  /** xennet_handle_tx: false when broken; `work` when responses were reaped. */
   const handleTx = (vcpu: Vcpu): boolean => {
     if (np.broken || q.generation !== life) return false;
-    xennetTxBufGc(q, vcpu);
+    if (xennetTxBufGc(q, vcpu)) work = true;
     return true;
   };
-  const handleRx = (): boolean => (q.generation === life ? xennetHandleRx(q) : false);
+  /** xennet_handle_rx: false when broken; `work` when new responses came. */
+  const handleRx = (): boolean => {
+    if (q.generation !== life) return false;
+    const seen = q.rxRspUnconsumed;
+    if (!xennetHandleRx(q)) return false;
+    if (q.rxRspUnconsumed > seen) work = true;
+    return true;
+  };
+  // startup_dynirq: the channel is unmasked when its handler is bound. A port number used before
+  // may still be masked (a broken device never EOIs, a delayed EOI was pending at teardown).
+  const ev = hv.evtchnOf(dom.domid);
+  for (const port of q.txEvtchn === q.rxEvtchn ? [q.txEvtchn] : [q.txEvtchn, q.rxEvtchn]) {
+    if (ev.isMasked(port)) hv.evtchnUnmask(q.vcpu, port);
+  }
+  let work = false;
+  const eoi = (ok: boolean, st: LateEoiState, port: number, vcpu: Vcpu) => {
+    if (q.generation !== life) return;
+    if (ok) xenIrqLateeoi(q, st, port, !work, vcpu);
+    else xenIrqNoEoi(q, port);
+  };
   if (q.txEvtchn === q.rxEvtchn) {
-    hv.bindHandler(dom, q.txEvtchn, (_port, vcpu) => {
+    hv.bindHandler(dom, q.txEvtchn, (port, vcpu) => {
       q.stats.interrupts++;
-      if (handleTx(vcpu)) handleRx();
+      work = false;
+      eoi(handleTx(vcpu) && handleRx(), q.txEoi, port, vcpu);
     });
   } else {
-    hv.bindHandler(dom, q.txEvtchn, (_port, vcpu) => {
+    hv.bindHandler(dom, q.txEvtchn, (port, vcpu) => {
       q.stats.interrupts++;
-      handleTx(vcpu);
+      work = false;
+      eoi(handleTx(vcpu), q.txEoi, port, vcpu);
     });
-    hv.bindHandler(dom, q.rxEvtchn, () => {
+    hv.bindHandler(dom, q.rxEvtchn, (port, vcpu) => {
       q.stats.interrupts++;
-      handleRx();
+      work = false;
+      eoi(handleRx(), q.rxEoi, port, vcpu);
     });
   }
 }
