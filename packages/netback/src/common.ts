@@ -8,13 +8,13 @@
  * preallocated here (op arrays, pending info, pages of mapped slots, zerocopy callbacks), so the
  * hot paths allocate nothing.
  */
-import type { Domain, Hypervisor, Vcpu } from "@pvnet/hypervisor";
+import type { Domain, KernelOps, Vcpu } from "@pvnet/hypervisor";
 import type { BackRing } from "@pvnet/shared-ring";
 import { type NetifExtraInfo, type NetifTxRequest, newExtraInfo, newRxRequest, newTxRequest } from "@pvnet/netif";
 import { MAX_SKB_FRAGS, type Page, type SkBuff, type SkbAllocator, UbufInfo } from "@pvnet/skb-model";
-import { GnttabCopyBatch, GnttabMapBatch, GnttabUnmapBatch, type GrantTables } from "@pvnet/xen-grant-table";
+import { GnttabCopyBatch, GnttabMapBatch, GnttabUnmapBatch, type GrantOps } from "@pvnet/xen-grant-table";
 import { newPersistentGrantStats, type PersistentGrantStats, type PersistentGrantTree } from "./pgrant.js";
-import type { Xenbus, XenbusDevice } from "@pvnet/xenstore";
+import type { XenbusClient, XenbusDevice } from "@pvnet/xenstore";
 
 // ---------------------------------------------------------------------------------------------
 // Limits (common.h, netback.c, rx.c, interface.c)
@@ -126,14 +126,18 @@ export interface NetbackCredit {
   readonly usec: number;
 }
 
-/** What a backend is built on: Dom0's hypervisor objects and kernel services. */
-export interface NetbackEnv {
-  readonly hv: Hypervisor;
+/**
+ * What a backend is built on, all interfaces: the clock, deferred work, event channels,
+ * multicalls, machine memory and the trace (KernelOps), Dom0's grant operations, its xenbus and
+ * its skb allocator. The runner supplies them (`Hypervisor.kernelOps()` in the deterministic one).
+ */
+export interface NetbackEnv extends KernelOps {
   /** The backend domain (Dom0 usually). */
   readonly domain: Domain;
-  readonly grants: GrantTables;
+  /** GNTTABOP_map_grant_ref / unmap_grant_ref / copy. */
+  readonly grants: GrantOps;
   /** The backend domain's xenbus (its xenstore connection's watches). */
-  readonly xenbus: Xenbus;
+  readonly xenbus: XenbusClient;
   /** Dom0's sk_buff allocator (over a PagePool of Dom0). TX skbs and consolidated frags come from it. */
   readonly skbs: SkbAllocator;
 }

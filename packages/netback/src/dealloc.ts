@@ -53,8 +53,8 @@ export function xenvifSkbZerocopyComplete(queue: XenvifQueue): void {
 export function xenvifDeallocKick(queue: XenvifQueue): void {
   if (queue.deallocScheduled) return;
   queue.deallocScheduled = true;
-  const hv = queue.vif.ctx.env.hv;
-  hv.runOn(queue.vcpu, hv.sim.clock.now(), () => {
+  const env = queue.vif.ctx.env;
+  env.work.runOn(queue.vcpu, env.clock.now(), () => {
     queue.deallocScheduled = false;
     xenvifDeallocKthread(queue);
   });

@@ -115,7 +115,7 @@ function writeRxRspStatus(v: DataView, off: number, status: number): void {
 export function xenvifRxCopyFlush(queue: XenvifQueue): void {
   const rx = queue.rx;
   const ops = queue.rxCopyOps;
-  const { grants, hv, domain } = queue.vif.ctx.env;
+  const { grants, evtchn, domain } = queue.vif.ctx.env;
   const tree = queue.rxPgTree;
   // With persistent grants a batch of tree hits has no copy op: no hypercall then.
   if (tree === null || ops.count !== 0) grants.copy(queue.vcpu, ops);
@@ -130,7 +130,7 @@ export function xenvifRxCopyFlush(queue: XenvifQueue): void {
   }
   ops.clear();
   // Push responses for all completed packets.
-  if (rx?.pushResponsesAndCheckNotify() && queue.rxPort !== 0) hv.evtchnSend(queue.vcpu, queue.rxPort);
+  if (rx?.pushResponsesAndCheckNotify() && queue.rxPort !== 0) evtchn.evtchnSend(queue.vcpu, queue.rxPort);
   for (let i = 0; i < queue.rxCompletedCount; i++) {
     (queue.rxCompleted[i] as SkBuff).free();
     queue.rxCompleted[i] = null;
@@ -157,7 +157,7 @@ function xenvifRxCopyAdd(queue: XenvifQueue, req: NetifRxRequest, offset: number
     const dst = tree.lookup(req.gref);
     if (dst >= 0) {
       // offset + len <= PAGE_SIZE: xenvif_rx_next_chunk never crosses the guest page.
-      vif.ctx.env.hv.machine.copy(dst + offset, page.addr(off), len);
+      vif.ctx.env.machine.copy(dst + offset, page.addr(off), len);
       queue.vcpu.charge(COST_MEMCPY, len);
       return;
     }
@@ -324,9 +324,9 @@ function xenvifRxExtraSlot(queue: XenvifQueue): void {
 /** xenvif_rx_skb: put one skb into the guest's buffers (data slot first, then extras, then data). */
 function xenvifRxSkb(queue: XenvifQueue): void {
   const rx = queue.rx as NonNullable<XenvifQueue["rx"]>;
-  const hv = queue.vif.ctx.env.hv;
+  const env = queue.vif.ctx.env;
   xenvifRxNextSkb(queue);
-  queue.lastRxTimeNs = hv.sim.clock.now();
+  queue.lastRxTimeNs = env.clock.now();
   do {
     rx.copyRequest(rx.reqCons, readRxRequest, queue.rxreq);
     queue.vcpu.charge(COST_RING_REQUEST);
@@ -409,8 +409,8 @@ function xenvifQueueCarrierOn(queue: XenvifQueue, nowNs: number): void {
 export function xenvifKthreadGuestRx(queue: XenvifQueue, timedOut: boolean): void {
   if (queue.rxThreadStopped || queue.rx === null) return;
   const vif = queue.vif;
-  const hv = vif.ctx.env.hv;
-  const now = hv.sim.clock.now();
+  const env = vif.ctx.env;
+  const now = env.clock.now();
   if (timedOut || xenvifHaveRxWork(queue, now)) {
     // The frontend is rogue: disable the vif from queue 0's thread, then the thread stops.
     if (vif.disabled && queue.id === 0) {
@@ -443,8 +443,8 @@ function armRxTimeout(queue: XenvifQueue): void {
   const at = queue.rxExpires[queue.rxHead] as number;
   if (queue.rxTimerAtNs !== -1 && queue.rxTimerAtNs <= at) return;
   queue.rxTimerAtNs = at;
-  const hv = queue.vif.ctx.env.hv;
-  hv.runOn(queue.vcpu, Math.max(at, hv.sim.clock.now()), () => {
+  const env = queue.vif.ctx.env;
+  env.work.runOn(queue.vcpu, Math.max(at, env.clock.now()), () => {
     if (queue.rxTimerAtNs !== at) return; // superseded by an earlier timeout
     queue.rxTimerAtNs = -1;
     xenvifKthreadGuestRx(queue, true);

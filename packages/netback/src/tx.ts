@@ -118,7 +118,7 @@ export function makeTxResponse(queue: XenvifQueue, id: number, extraCount: numbe
 export function pushTxResponses(queue: XenvifQueue): void {
   const tx = queue.tx;
   if (tx === null) return;
-  if (tx.pushResponsesAndCheckNotify() && queue.txPort !== 0) queue.vif.ctx.env.hv.evtchnSend(queue.vcpu, queue.txPort);
+  if (tx.pushResponsesAndCheckNotify() && queue.txPort !== 0) queue.vif.ctx.env.evtchn.evtchnSend(queue.vcpu, queue.txPort);
 }
 
 /** xenvif_idx_release: answer the request held by pending slot `idx` and free the slot. */
@@ -161,7 +161,7 @@ export function xenvifFatalTxErr(vif: Xenvif, reason: string): void {
     vif.disabled = true;
     vif.fatalReason = reason;
     const env = vif.ctx.env;
-    env.hv.sim.traceEvent(env.domain.vcpus[0]?.actor.id ?? 0, "netback.fatal", vif.domid, vif.handle);
+    env.trace.traceEvent(env.domain.vcpus[0]?.actor.id ?? 0, "netback.fatal", vif.domid, vif.handle);
     vif.ctx.options.onFatal?.(vif, reason);
   }
   const q0 = vif.queues[0];
@@ -607,8 +607,8 @@ export function txAddCredit(queue: XenvifQueue): void {
 
 /** tx_credit_exceeded: refill when the window has passed; else arm the credit timer and stop. */
 export function txCreditExceeded(queue: XenvifQueue, size: number): boolean {
-  const hv = queue.vif.ctx.env.hv;
-  const now = Math.max(hv.sim.clock.now(), queue.vcpu.actor.nowNs);
+  const env = queue.vif.ctx.env;
+  const now = Math.max(env.clock.now(), queue.vcpu.actor.nowNs);
   const nextCredit = queue.creditWindowStartNs + queue.creditUsec * 1000;
   // The timer could already be pending.
   if (queue.creditTimerPending) {
@@ -623,7 +623,7 @@ export function txCreditExceeded(queue: XenvifQueue, size: number): boolean {
     queue.creditTimerPending = true;
     queue.creditWindowStartNs = nextCredit;
     queue.rateLimited = true;
-    hv.runOn(queue.vcpu, Math.max(nextCredit, hv.sim.clock.now()), () => xenvifTxCreditCallback(queue));
+    env.work.runOn(queue.vcpu, Math.max(nextCredit, env.clock.now()), () => xenvifTxCreditCallback(queue));
     return true;
   }
   return false;
@@ -944,7 +944,7 @@ export function xenvifTxAction(queue: XenvifQueue, budget: number): number {
   xenvifTxBuildGops(queue, budget);
   // Without persistent grants every queued packet has a header copy, so this is "no copy op".
   if (queue.txQueueLen === 0) return 0;
-  const { hv, grants, domain } = queue.vif.ctx.env;
+  const { hypercalls, grants, domain } = queue.vif.ctx.env;
   const vcpu = queue.vcpu;
   const tree = queue.txPgTree;
   if (tree !== null) {
@@ -954,7 +954,7 @@ export function xenvifTxAction(queue: XenvifQueue, budget: number): number {
     tree.flushMaps(vcpu, grants, domain);
   } else if (queue.vif.ctx.config.txHypercalls === "multicall") {
     const entries = maps.count > 0 ? multicallEntries(queue).both : multicallEntries(queue).copyOnly;
-    hv.multicall(vcpu, entries, txResults);
+    hypercalls.multicall(vcpu, entries, txResults);
   } else {
     grants.copy(vcpu, copies);
     if (maps.count !== 0) grants.mapGrantRef(vcpu, maps);
@@ -1046,7 +1046,7 @@ function xenvifTxPersistentGetRequests(queue: XenvifQueue, cb: XenvifTxCb, first
 
 /** machine.copy into `page` at `pageOff`, split where the destination crosses a 4 KiB frame. */
 function copyIntoPage(queue: XenvifQueue, page: Page, pageOff: number, src: number, len: number): void {
-  const machine = queue.vif.ctx.env.hv.machine;
+  const machine = queue.vif.ctx.env.machine;
   while (len > 0) {
     const n = Math.min(len, PAGE_SIZE - (pageOff & (PAGE_SIZE - 1)));
     machine.copy(page.addr(pageOff), src, n);
@@ -1122,7 +1122,7 @@ function xenvifTxPersistentFill(queue: XenvifQueue, cb: XenvifTxCb, pos: { copy:
         }
       }
       const n = Math.min(size, PAGE_SIZE - fragUsed);
-      queue.vif.ctx.env.hv.machine.copy(frag.addr(fragUsed), base + off, n);
+      queue.vif.ctx.env.machine.copy(frag.addr(fragUsed), base + off, n);
       fragUsed += n;
       off += n;
       size -= n;

@@ -111,7 +111,7 @@ export class Netback implements NetbackContext {
 
   newSlotPage(): Page {
     // A wrapped page starts with one reference; put it so it waits at zero for its first mapping.
-    const page = SkbPage.wrap(this.env.hv.machine, [1]);
+    const page = SkbPage.wrap(this.env.machine, [1]);
     putPage(page);
     this.foreign.set(page, { domid: 0, gref: 0, mapped: false });
     return page;
@@ -365,7 +365,7 @@ export class Netback implements NetbackContext {
         queue.remainingCredit = rate.bytes;
         queue.creditUsec = rate.usec;
       }
-      queue.creditWindowStartNs = this.env.hv.sim.clock.now();
+      queue.creditWindowStartNs = this.env.clock.now();
       if (vif.persistent) xenvifInitPersistentGnts(queue);
       queues.push(queue);
       const err = this.connectDataRings(be, queue, requested);

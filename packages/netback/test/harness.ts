@@ -93,7 +93,7 @@ export class World {
     );
     this.xenbus0 = xb;
     this.netback = new Netback(
-      { hv: this.hv, domain: this.dom0, grants: this.grants, xenbus: xb, skbs: this.skbs },
+      { ...this.hv.kernelOps(), domain: this.dom0, grants: this.grants, xenbus: xb, skbs: this.skbs },
       {
         ...options,
         onReceive: (vif: Xenvif, skb: SkBuff) => {

@@ -119,7 +119,7 @@ function modRefillTimer(q: NetfrontQueue): void {
   const gen = ++q.refillTimerGen;
   const life = q.generation;
   q.refillTimerArmed = true;
-  q.info.hv.setTimer(q.vcpu, RX_REFILL_TIMEOUT_NS, () => {
+  q.info.env.work.setTimer(q.vcpu, RX_REFILL_TIMEOUT_NS, () => {
     if (q.generation !== life || q.refillTimerGen !== gen) return;
     q.refillTimerArmed = false;
     napiSchedule(q);
@@ -177,7 +177,7 @@ export function xennetAllocRxBuffers(q: NetfrontQueue, vcpu: Vcpu): void {
   q.stats.rxPushes++;
   if (rx.pushRequestsAndCheckNotify()) {
     q.stats.rxNotifies++;
-    np.hv.evtchnSend(vcpu, q.rxEvtchn);
+    np.env.evtchn.evtchnSend(vcpu, q.rxEvtchn);
   }
 }
 
@@ -326,7 +326,7 @@ function xennetCopyPersistentRx(q: NetfrontQueue, rx: NetifRxResponse, skb: SkBu
   const dst = skb?.shinfo.frags[0]?.page;
   if (dst === null || dst === undefined || rx.status === 0) return;
   // rx.offset + rx.status <= XEN_PAGE_SIZE was checked by the caller.
-  q.info.hv.machine.copy(dst.addr(rx.offset), (q.rxPgPage[k] as Page).addr(rx.offset), rx.status);
+  q.info.env.machine.copy(dst.addr(rx.offset), (q.rxPgPage[k] as Page).addr(rx.offset), rx.status);
   const extra = first ? Math.max(0, rx.status - RX_COPY_THRESHOLD) : rx.status;
   if (extra > 0) {
     vcpu.charge(COST_MEMCPY, extra);
@@ -564,7 +564,7 @@ export function napiSchedule(q: NetfrontQueue): void {
   if (q.napiScheduled || !q.live) return;
   q.napiScheduled = true;
   const life = q.generation;
-  q.info.hv.runOn(q.vcpu, q.vcpu.actor.nowNs, (v) => napiRun(q, life, v));
+  q.info.env.work.runOn(q.vcpu, q.vcpu.actor.nowNs, (v) => napiRun(q, life, v));
 }
 
 function napiRun(q: NetfrontQueue, life: number, vcpu: Vcpu): void {
@@ -573,7 +573,7 @@ function napiRun(q: NetfrontQueue, life: number, vcpu: Vcpu): void {
   const work = xennetPoll(q, budget, vcpu);
   // At the budget NAPI stays scheduled and polls again (after other work on this VCPU).
   if (work >= budget && q.generation === life && q.live && !q.info.broken) {
-    q.info.hv.runOn(q.vcpu, vcpu.actor.nowNs, (v) => napiRun(q, life, v));
+    q.info.env.work.runOn(q.vcpu, vcpu.actor.nowNs, (v) => napiRun(q, life, v));
   }
 }
 

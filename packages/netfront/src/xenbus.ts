@@ -130,8 +130,8 @@ export function xennetConnect(np: NetfrontInfo): number {
   np.carrier = true; // netif_carrier_on
   const v = watchVcpu(np);
   for (const q of np.queues) {
-    np.hv.evtchnSend(v, q.txEvtchn);
-    if (q.txEvtchn !== q.rxEvtchn) np.hv.evtchnSend(v, q.rxEvtchn);
+    np.env.evtchn.evtchnSend(v, q.txEvtchn);
+    if (q.txEvtchn !== q.rxEvtchn) np.env.evtchn.evtchnSend(v, q.rxEvtchn);
     xennetAllocRxBuffers(q, v);
   }
   return 0;
@@ -139,7 +139,7 @@ export function xennetConnect(np: NetfrontInfo): number {
 
 /** xennet_interrupt (one event channel) or the TX / RX halves with split channels. */
 function bindHandlers(np: NetfrontInfo, q: NetfrontQueue): void {
-  const hv = np.hv;
+  const evtchn = np.env.evtchn;
   const dom = np.env.domain;
   const life = q.generation;
   const handleTx = (vcpu: Vcpu): boolean => {
@@ -149,16 +149,16 @@ function bindHandlers(np: NetfrontInfo, q: NetfrontQueue): void {
   };
   const handleRx = (): boolean => (q.generation === life ? xennetHandleRx(q) : false);
   if (q.txEvtchn === q.rxEvtchn) {
-    hv.bindHandler(dom, q.txEvtchn, (_port, vcpu) => {
+    evtchn.bindHandler(dom, q.txEvtchn, (_port, vcpu) => {
       q.stats.interrupts++;
       if (handleTx(vcpu)) handleRx();
     });
   } else {
-    hv.bindHandler(dom, q.txEvtchn, (_port, vcpu) => {
+    evtchn.bindHandler(dom, q.txEvtchn, (_port, vcpu) => {
       q.stats.interrupts++;
       handleTx(vcpu);
     });
-    hv.bindHandler(dom, q.rxEvtchn, () => {
+    evtchn.bindHandler(dom, q.rxEvtchn, () => {
       q.stats.interrupts++;
       handleRx();
     });
@@ -168,8 +168,8 @@ function bindHandlers(np: NetfrontInfo, q: NetfrontQueue): void {
 /** xenbus_alloc_evtchn for the backend's domain, delivered to the queue's VCPU. */
 function allocEvtchn(np: NetfrontInfo, q: NetfrontQueue): number {
   const v = watchVcpu(np);
-  const port = np.hv.evtchnAllocUnbound(v, np.otherendId);
-  if (q.vcpu.id !== 0) np.hv.evtchnBindVcpu(v, port, q.vcpu.id);
+  const port = np.env.evtchn.evtchnAllocUnbound(v, np.otherendId);
+  if (q.vcpu.id !== 0) np.env.evtchn.evtchnBindVcpu(v, port, q.vcpu.id);
   return port;
 }
 
@@ -177,7 +177,7 @@ function allocEvtchn(np: NetfrontInfo, q: NetfrontQueue): number {
 function setupRing(np: NetfrontInfo, which: "tx" | "rx"): { page: Page; ref: number; ring: FrontRing } | number {
   const page = np.env.skbs.pool.allocPage();
   if (page === null) return -ENOMEM;
-  const machine = np.hv.machine;
+  const machine = np.env.machine;
   machine.fill(page.addr(0), 0, XEN_PAGE_SIZE);
   const ref = np.env.gnttab.grantForeignAccess(np.otherendId, page.gfns[0] as number, false);
   watchVcpu(np).charge(COST_GRANT_ACCESS);
@@ -339,7 +339,7 @@ export function talkToNetback(np: NetfrontInfo): number {
  */
 export function xennetDisconnectBackend(np: NetfrontInfo): void {
   np.carrier = false;
-  const hv = np.hv;
+  const evtchn = np.env.evtchn;
   const v = watchVcpu(np);
   const endAccess = (ref: number, page: Page | null): void => xennetEndAccessDeferred(np, ref, page, v);
   for (const q of np.queues) {
@@ -349,9 +349,9 @@ export function xennetDisconnectBackend(np: NetfrontInfo): void {
     q.live = false;
     for (const port of q.txEvtchn === q.rxEvtchn ? [q.txEvtchn] : [q.txEvtchn, q.rxEvtchn]) {
       if (port === 0) continue;
-      hv.unbindHandler(np.env.domain, port);
+      evtchn.unbindHandler(np.env.domain, port);
       try {
-        hv.evtchnClose(v, port); // unbind_from_irqhandler closes the port
+        evtchn.evtchnClose(v, port); // unbind_from_irqhandler closes the port
       } catch (e) {
         if (!isXenError(e)) throw e;
       }

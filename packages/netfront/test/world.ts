@@ -79,7 +79,7 @@ export function makeWorld(opts: WorldOptions = {}): World {
   const received: SkBuff[] = [];
   const wakes: number[] = [];
   const fe = new Netfront(
-    { hv, domain: domU, gnttab, xenbus: feBus, skbs },
+    { ...hv.kernelOps(), domain: domU, gnttab, xenbus: feBus, skbs },
     {
       devid: 0,
       onReceive: (skb) => received.push(skb),

@@ -43,6 +43,7 @@ export {
   XsFrameDecoder,
 } from "./wire.js";
 export type {
+  XenbusClient,
   XenbusDevice,
   XenbusDevicePaths,
   XenbusDeviceSpec,
@@ -50,6 +51,7 @@ export type {
   XenbusStateValue,
   XenbusWatch,
   XenbusWatchCallback,
+  XenstoreClient,
 } from "./xenbus.js";
 export {
   libxlDeviceGenericAdd,

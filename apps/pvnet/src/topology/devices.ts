@@ -125,7 +125,7 @@ export function attachVif(
     frontendKeys: { mac: formatMac(options.mac) },
   });
   return new Netfront(
-    { hv: host.hv, domain: guest.domain, gnttab: guest.gnttab, xenbus: guest.xenbus, skbs: memory.skbs },
+    { ...host.hv.kernelOps(), domain: guest.domain, gnttab: guest.gnttab, xenbus: guest.xenbus, skbs: memory.skbs },
     {
       devid: options.devid,
       maxQueues: options.queues,

@@ -86,7 +86,7 @@ function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: R
   let rxStopped = false;
   let wakeGenerator: () => void = () => {};
   const netback = new Netback(
-    { hv, domain: dom0.domain, grants: host.grants, xenbus: dom0.xenbus, skbs: dom0Memory.skbs },
+    { ...hv.kernelOps(), domain: dom0.domain, grants: host.grants, xenbus: dom0.xenbus, skbs: dom0Memory.skbs },
     {
       ...netbackDataPath(options),
       onConnect: (v) => {

@@ -62,7 +62,7 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
   const bridge = new LearningBridge();
   const ports = new Map<Xenvif, BridgePort>();
   const netback = new Netback(
-    { hv, domain: dom0.domain, grants: host.grants, xenbus: dom0.xenbus, skbs: dom0Memory.skbs },
+    { ...hv.kernelOps(), domain: dom0.domain, grants: host.grants, xenbus: dom0.xenbus, skbs: dom0Memory.skbs },
     {
       ...netbackDataPath(options),
       onConnect: (vif) => {
