@@ -11,7 +11,7 @@
 import type { Domain, KernelOps, Vcpu } from "@pvnet/hypervisor";
 import type { BackRing } from "@pvnet/shared-ring";
 import { type NetifExtraInfo, type NetifTxRequest, newExtraInfo, newRxRequest, newTxRequest } from "@pvnet/netif";
-import { MAX_SKB_FRAGS, type Page, type SkBuff, type SkbAllocator, UbufInfo } from "@pvnet/skb-model";
+import { MAX_SKB_FRAGS, type Page, type SkBuff, type SkbAllocOps, UbufInfo } from "@pvnet/skb-model";
 import { GnttabCopyBatch, GnttabMapBatch, GnttabUnmapBatch, type GrantOps } from "@pvnet/xen-grant-table";
 import { newPersistentGrantStats, type PersistentGrantStats, type PersistentGrantTree } from "./pgrant.js";
 import type { XenbusClient, XenbusDevice } from "@pvnet/xenstore";
@@ -138,8 +138,11 @@ export interface NetbackEnv extends KernelOps {
   readonly grants: GrantOps;
   /** The backend domain's xenbus (its xenstore connection's watches). */
   readonly xenbus: XenbusClient;
-  /** Dom0's sk_buff allocator (over a PagePool of Dom0). TX skbs and consolidated frags come from it. */
-  readonly skbs: SkbAllocator;
+  /**
+   * Dom0's sk_buff allocator (over a PagePool of Dom0). TX skbs and consolidated frags come from
+   * it; what they cost is charged to the Dom0 VCPU running the code (its per-CPU cost sink).
+   */
+  readonly skbs: SkbAllocOps;
 }
 
 /** Per-backend options; defaults are today's mainline. */

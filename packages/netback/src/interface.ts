@@ -218,9 +218,6 @@ export function napiSchedule(queue: XenvifQueue): void {
  */
 export function xenvifPoll(queue: XenvifQueue, budget: number): number {
   if (queue.vif.disabled || !queue.vif.up || queue.tx === null) return 0;
-  const skbs = queue.vif.ctx.env.skbs;
-  skbs.costs = queue.vcpu;
-  skbs.pool.costs = queue.vcpu;
   const workDone = xenvifTxAction(queue, budget);
   if (workDone < budget) {
     // If the queue is rate-limited, the credit timer reschedules it.

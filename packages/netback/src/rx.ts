@@ -342,9 +342,6 @@ function xenvifRxSkb(queue: XenvifQueue): void {
 
 /** xenvif_rx_action: up to RX_BATCH_SIZE skbs while their slots are posted, then flush. */
 export function xenvifRxAction(queue: XenvifQueue): void {
-  const skbs = queue.vif.ctx.env.skbs;
-  skbs.costs = queue.vcpu;
-  skbs.pool.costs = queue.vcpu;
   let workDone = 0;
   while (xenvifRxRingSlotsAvailable(queue) && queue.rxCount > 0 && workDone < RX_BATCH_SIZE) {
     xenvifRxSkb(queue);

@@ -709,7 +709,6 @@ export function xenvifTxBuildGops(queue: XenvifQueue, budget: number): number {
     // Seed 1's design: the header copy comes from the first slot only.
     if (ctx.config.headerCopy === "first-slot" && dataLen > txreq.size) dataLen = txreq.size;
     // xenvif_alloc_skb: headroom NET_SKB_PAD + NET_IP_ALIGN, then the linear size.
-    skbs.costs = queue.vcpu;
     const skb = skbs.allocSkb(dataLen + NET_SKB_PAD + NET_IP_ALIGN);
     if (skb === null) {
       vif.logMessage("Can't allocate a skb in start_xmit.");

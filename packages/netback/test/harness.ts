@@ -84,8 +84,8 @@ export class World {
     this.dom0 = this.hv.createDomain({ name: "Domain-0", maxPages: 8192, vcpus: options.dom0Vcpus ?? 2 });
     this.grants = new GrantTables(this.hv);
     this.toolstack = this.store.connect(0);
-    this.pool = new PagePool(this.dom0, { limitFrames: options.dom0PoolFrames ?? 4096 });
-    this.skbs = new SkbAllocator({ pool: this.pool, maxSkbs: 2048 });
+    this.pool = new PagePool(this.dom0, { limitFrames: options.dom0PoolFrames ?? 4096, costs: this.hv.cpuCosts(this.dom0) });
+    this.skbs = new SkbAllocator({ pool: this.pool, maxSkbs: 2048, costs: this.hv.cpuCosts(this.dom0) });
     const v0 = this.dom0.vcpus[0] as Vcpu;
     let xb: Xenbus | undefined;
     xb = new Xenbus(

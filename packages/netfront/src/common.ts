@@ -9,7 +9,7 @@
 import { type Domain, type KernelOps, type Vcpu, XEN_PAGE_SIZE } from "@pvnet/hypervisor";
 import { NETIF_RX_RING, NETIF_TX_RING, type NetifExtraInfo, type NetifRxRequest, type NetifRxResponse, type NetifTxRequest, newExtraInfo, newRxRequest, newRxResponse, newTxRequest, XEN_NETIF_EXTRA_TYPE_MAX_WITH_XDP, XEN_NETIF_NR_SLOTS_MIN } from "@pvnet/netif";
 import { constRingSize, type FrontRing } from "@pvnet/shared-ring";
-import { getPage, type Page, putPage, type SkBuff, type SkbAllocator } from "@pvnet/skb-model";
+import { getPage, type Page, putPage, type SkBuff, type SkbAllocOps } from "@pvnet/skb-model";
 import type { GnttabOps, GrantRefHead } from "@pvnet/xen-grant-table";
 import type { XenbusClient, XenbusDevice } from "@pvnet/xenstore";
 
@@ -107,7 +107,7 @@ export interface NetfrontEnv extends KernelOps {
   /** The guest's xenbus over its own xenstore connection. */
   readonly xenbus: XenbusClient;
   /** The guest kernel's skb allocator; its page pool gives ring pages and RX buffers. */
-  readonly skbs: SkbAllocator;
+  readonly skbs: SkbAllocOps;
 }
 
 /** What the guest's network stack gives the device. */

@@ -73,8 +73,8 @@ export function makeWorld(opts: WorldOptions = {}): World {
   beBus = new Xenbus(store.connect(0, { onWatchPending: watchRunner(hv, v0, () => beBus as Xenbus) }));
   feBus = new Xenbus(store.connect(domU.domid, { onWatchPending: watchRunner(hv, u0, () => feBus as Xenbus) }));
   const gnttab = new GnttabGuest(grants, u0);
-  const pool = new PagePool(domU, { limitFrames: opts.poolFrames ?? 6000, costs: u0 });
-  const skbs = new SkbAllocator({ pool, maxSkbs: 4096, costs: u0 });
+  const pool = new PagePool(domU, { limitFrames: opts.poolFrames ?? 6000, costs: hv.cpuCosts(domU) });
+  const skbs = new SkbAllocator({ pool, maxSkbs: 4096, costs: hv.cpuCosts(domU) });
   const be = new TestBackend(hv, dom0, grants, beBus, domU.domid, 0, opts.features ?? {});
   const received: SkBuff[] = [];
   const wakes: number[] = [];

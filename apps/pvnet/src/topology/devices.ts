@@ -91,15 +91,19 @@ export function netbackDataPath(options: TrafficOptions): Pick<NetbackOptions, "
 /** Bound on live skbs of one domain's allocator. */
 const MAX_SKBS = 4096;
 
-/** A domain's kernel memory: its page pool and skb allocator, charged to its VCPU 0. */
+/**
+ * A domain's kernel memory: its page pool and skb allocator, charged to the domain's VCPU that
+ * runs the allocating or freeing code (the hypervisor's per-CPU cost sink of the domain).
+ */
 export interface KernelMemory {
   readonly pool: PagePool;
   readonly skbs: SkbAllocator;
 }
 
-export function kernelMemory(kernel: Kernel, queues: number): KernelMemory {
-  const pool = new PagePool(kernel.domain, { limitFrames: PAGES_PER_QUEUE * (queues + 1), costs: kernel.vcpu0 });
-  return { pool, skbs: new SkbAllocator({ pool, maxSkbs: MAX_SKBS, costs: kernel.vcpu0 }) };
+export function kernelMemory(host: Host, kernel: Kernel, queues: number): KernelMemory {
+  const costs = host.hv.cpuCosts(kernel.domain);
+  const pool = new PagePool(kernel.domain, { limitFrames: PAGES_PER_QUEUE * (queues + 1), costs });
+  return { pool, skbs: new SkbAllocator({ pool, maxSkbs: MAX_SKBS, costs }) };
 }
 
 /** Boot a domain sized for `queues` queues: one VCPU per queue plus one for a traffic generator. */

@@ -81,7 +81,7 @@ function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: R
   const receiver = new FrameReceiver(hv);
 
   // Dom0: netback and the host stack (which receives guest TX, and sends guest RX).
-  const dom0Memory = kernelMemory(dom0, queues);
+  const dom0Memory = kernelMemory(host, dom0, queues);
   let vif: Xenvif | undefined;
   let rxStopped = false;
   let wakeGenerator: () => void = () => {};
@@ -104,7 +104,7 @@ function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: R
   );
 
   // DomU: the toolstack adds the vif, the guest's netfront connects to netback.
-  const guestMemory = kernelMemory(guest, queues);
+  const guestMemory = kernelMemory(host, guest, queues);
   const netfront = attachVif(host, guest, guestMemory, {
     devid: 0,
     mac: GUEST_MAC,

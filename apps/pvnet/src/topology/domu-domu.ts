@@ -56,7 +56,7 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
   const dom0 = bootForQueues(host, "Domain-0", 2 * queues);
   const guestA = bootForQueues(host, "guest-a", queues);
   const guestB = bootForQueues(host, "guest-b", queues);
-  const dom0Memory = kernelMemory(dom0, 2 * queues);
+  const dom0Memory = kernelMemory(host, dom0, 2 * queues);
 
   // Dom0: netback, and the bridge with one port per connected vif.
   const bridge = new LearningBridge();
@@ -85,8 +85,8 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
 
   // Guest B receives and verifies; guest A frees what the bridge floods to it (B's announcement).
   const receiver = new FrameReceiver(hv);
-  const memoryA = kernelMemory(guestA, queues);
-  const memoryB = kernelMemory(guestB, queues);
+  const memoryA = kernelMemory(host, guestA, queues);
+  const memoryB = kernelMemory(host, guestB, queues);
   let wakeGenerator: () => void = () => {};
   const netfrontA = attachVif(host, guestA, memoryA, {
     devid: 0,
