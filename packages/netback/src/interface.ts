@@ -11,7 +11,7 @@ import { isXenError } from "@pvnet/hypervisor";
 import { NETIF_RX_RING, NETIF_TX_RING } from "@pvnet/netif";
 import { BackRing, SharedRing } from "@pvnet/shared-ring";
 import type { SkBuff } from "@pvnet/skb-model";
-import { GNTMAP, GNTST, GnttabMapBatch, GnttabUnmapBatch } from "@pvnet/xen-grant-table";
+import { GNTMAP, GNTST } from "@pvnet/xen-grant-table";
 import {
   MAX_PENDING_REQS,
   NETBACK_INVALID_HANDLE,
@@ -88,9 +88,6 @@ export function xenvifFreePersistentGnts(queue: XenvifQueue): void {
   queue.rxPgWindow = -1;
 }
 
-const ringMaps = new GnttabMapBatch(2);
-const ringUnmaps = new GnttabUnmapBatch(2);
-
 /**
  * xenvif_connect_data + xenvif_map_frontend_data_rings: map the TX and RX ring pages the frontend
  * granted, attach back rings to them (refusing rings whose producer is already more than a ring
@@ -101,6 +98,7 @@ export function xenvifConnectData(queue: XenvifQueue, txRingRef: number, rxRingR
   const { evtchn, machine, grants, domain } = vif.ctx.env;
   const vcpu0 = domain.vcpus[0];
   if (vcpu0 === undefined) return -EINVAL;
+  const ringMaps = queue.ringMaps;
   ringMaps.clear();
   ringMaps.add(queue.kaddr(MAX_PENDING_REQS), GNTMAP.host_map, txRingRef, vif.domid);
   ringMaps.add(queue.kaddr(MAX_PENDING_REQS + 1), GNTMAP.host_map, rxRingRef, vif.domid);
@@ -171,6 +169,7 @@ function xenvifCloseEvtchns(queue: XenvifQueue): void {
 export function xenvifUnmapFrontendDataRings(queue: XenvifQueue): void {
   const { grants, domain } = queue.vif.ctx.env;
   const vcpu0 = domain.vcpus[0];
+  const ringUnmaps = queue.ringUnmaps;
   ringUnmaps.clear();
   if (queue.txRingHandle !== NETBACK_INVALID_HANDLE) ringUnmaps.add(queue.kaddr(MAX_PENDING_REQS), queue.txRingHandle);
   if (queue.rxRingHandle !== NETBACK_INVALID_HANDLE) ringUnmaps.add(queue.kaddr(MAX_PENDING_REQS + 1), queue.rxRingHandle);

@@ -87,7 +87,6 @@ const MAX_IPV6_HDR_LEN = 256;
 function writeTxRspStatus(v: DataView, off: number, status: number): void {
   v.setInt16(off + TX_RESPONSE.STATUS, status, true);
 }
-const rspScratch = { id: 0, status: 0 };
 function writeTxRsp(v: DataView, off: number, r: { id: number; status: number }): void {
   v.setUint16(off + TX_RESPONSE.ID, r.id, true);
   v.setInt16(off + TX_RESPONSE.STATUS, r.status, true);
@@ -101,9 +100,10 @@ export function makeTxResponse(queue: XenvifQueue, id: number, extraCount: numbe
   const tx = queue.tx;
   if (tx === null) return;
   let i = tx.rspProdPvt;
-  rspScratch.id = id;
-  rspScratch.status = status;
-  tx.writeResponse(i, writeTxRsp, rspScratch);
+  const rsp = queue.txScratch.rsp;
+  rsp.id = id;
+  rsp.status = status;
+  tx.writeResponse(i, writeTxRsp, rsp);
   queue.vcpu.charge(COST_RING_RESPONSE);
   if (status === NETIF_RSP_ERROR) queue.modelStats.txErrors++;
   while (extraCount-- > 0) {
@@ -640,7 +640,6 @@ export function xenvifTxCreditCallback(queue: XenvifQueue): void {
 // ---------------------------------------------------------------------------------------------
 // build_gops / submit / action
 
-const extraCountBox = { n: 0 };
 
 /**
  * xenvif_tx_build_gops: turn up to `budget` packets from the TX ring into skbs with their copy
@@ -670,6 +669,7 @@ export function xenvifTxBuildGops(queue: XenvifQueue, budget: number): number {
     idx = (idx + 1) >>> 0;
     tx.reqCons = idx;
     for (let i = 0; i < extras.length; i++) (extras[i] as NetifExtraInfo).type = 0;
+    const extraCountBox = queue.txScratch.extraCount;
     extraCountBox.n = 0;
     if (txreq.flags & NETTXF_extra_info) {
       workToDo = xenvifGetExtras(queue, workToDo, extraCountBox);
@@ -772,7 +772,7 @@ export function xenvifHandleFragList(queue: XenvifQueue, skb: SkBuff, nskb: SkBu
   skb.len += nskb.len;
   skb.dataLen += nskb.len;
   let offset = skb.headlen;
-  const pages = fragListPages;
+  const pages = queue.txScratch.fragListPages;
   let i = 0;
   for (; offset < skb.len; i++) {
     if (i >= MAX_SKB_FRAGS) throw new Error(`${queue.name}: frag_list does not fit MAX_SKB_FRAGS pages`);
@@ -814,7 +814,6 @@ export function xenvifHandleFragList(queue: XenvifQueue, skb: SkBuff, nskb: SkBu
   skb.truesize += i * PAGE_SIZE;
   return 0;
 }
-const fragListPages: (Page | null)[] = new Array(MAX_SKB_FRAGS).fill(null);
 
 /** __pskb_pull_tail of seed 1's design: touching the mapped frags it reads (they need a TLB flush now). */
 function pullTailFirstSlot(queue: XenvifQueue, skb: SkBuff, cb: XenvifTxCb): boolean {
@@ -830,7 +829,6 @@ function pullTailFirstSlot(queue: XenvifQueue, skb: SkBuff, cb: XenvifTxCb): boo
   return skb.pskbPullTail(target - skb.headlen);
 }
 
-const gopPos = { copy: 0, map: 0 };
 const hdrScratch = new Uint8Array(2);
 
 /** xenvif_tx_submit: check each skb's ops, finish it and hand it to the stack. Returns skbs delivered. */
@@ -838,6 +836,7 @@ export function xenvifTxSubmit(queue: XenvifQueue): number {
   const vif = queue.vif;
   const ctx = vif.ctx;
   let workDone = 0;
+  const gopPos = queue.txScratch.gopPos;
   gopPos.copy = 0;
   gopPos.map = 0;
   const n = queue.txQueueLen;
@@ -929,7 +928,6 @@ export function xenvifTxSubmit(queue: XenvifQueue): number {
   return workDone;
 }
 
-const txResults = new Int32Array(2);
 
 /** xenvif_tx_action: build the ops, issue them (two hypercalls or one multicall), submit. */
 export function xenvifTxAction(queue: XenvifQueue, budget: number): number {
@@ -953,7 +951,7 @@ export function xenvifTxAction(queue: XenvifQueue, budget: number): number {
     tree.flushMaps(vcpu, grants, domain);
   } else if (queue.vif.ctx.config.txHypercalls === "multicall") {
     const entries = maps.count > 0 ? multicallEntries(queue).both : multicallEntries(queue).copyOnly;
-    hypercalls.multicall(vcpu, entries, txResults);
+    hypercalls.multicall(vcpu, entries, queue.txScratch.multicallResults);
   } else {
     grants.copy(vcpu, copies);
     if (maps.count !== 0) grants.mapGrantRef(vcpu, maps);
@@ -965,15 +963,14 @@ interface McEntries {
   readonly both: MulticallEntry[];
   readonly copyOnly: MulticallEntry[];
 }
-const mcCache = new WeakMap<XenvifQueue, McEntries>();
 function multicallEntries(queue: XenvifQueue): McEntries {
-  let e = mcCache.get(queue);
-  if (e === undefined) {
+  let e = queue.txScratch.multicallEntries;
+  if (e === null) {
     const { grants } = queue.vif.ctx.env;
     const copy = grants.multicallEntry(queue.vcpu, "copy", queue.txCopyOps);
     const map = grants.multicallEntry(queue.vcpu, "map", queue.txMapOps);
     e = { both: [copy, map], copyOnly: [copy] };
-    mcCache.set(queue, e);
+    queue.txScratch.multicallEntries = e;
   }
   return e;
 }

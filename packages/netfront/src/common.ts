@@ -12,6 +12,7 @@ import { constRingSize, type FrontRing } from "@pvnet/shared-ring";
 import { getPage, type Page, putPage, type SkBuff, type SkbAllocOps } from "@pvnet/skb-model";
 import type { GnttabOps, GrantRefHead } from "@pvnet/xen-grant-table";
 import type { XenbusClient, XenbusDevice } from "@pvnet/xenstore";
+import type { TxReqBuilder } from "./tx.js";
 
 // ------------------------------------------------------------------ constants
 
@@ -309,6 +310,8 @@ export class NetfrontQueue {
 
   // TX: ring, free list of ids, in-flight skbs and grants.
   tx: FrontRing | null = null;
+  /** Scratch building one packet's requests (xennet_start_xmit's locals), made on first use. */
+  txReqBuilder: TxReqBuilder | null = null;
   txRingRef = INVALID_GRANT_REF;
   txRingPage: Page | null = null;
   readonly txSkbs: (SkBuff | null)[] = new Array(NET_TX_RING_SIZE).fill(null);

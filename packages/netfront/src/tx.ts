@@ -258,7 +258,7 @@ function netifNeedsGso(np: NetfrontInfo, skb: SkBuff): boolean {
 }
 
 /** Builds the requests of one packet into the queue's scratch (struct xennet_gnttab_make_txreq). */
-class TxReqBuilder {
+export class TxReqBuilder {
   q!: NetfrontQueue;
   skb!: SkBuff;
   vcpu!: Vcpu;
@@ -311,7 +311,6 @@ class TxReqBuilder {
   }
 }
 
-const builder = new TxReqBuilder();
 
 /**
  * xennet_start_xmit on queue `queueIndex` (chosen by xennet_select_queue). Returns NETDEV_TX_OK
@@ -362,7 +361,8 @@ export function xennetStartXmit(np: NetfrontInfo, skb: SkBuff, queueIndex: numbe
   // Invariant: a running queue has room for a worst-case packet (netfront_tx_slot_available).
   if (tx === null || tx.freeRequests() < slots + (gso ? 1 : 0)) throw new NetfrontError("BUG", "tx ring full on a running queue");
 
-  const b = builder;
+  q.txReqBuilder ??= new TxReqBuilder();
+  const b = q.txReqBuilder;
   b.q = q;
   b.skb = skb;
   b.vcpu = vcpu;
