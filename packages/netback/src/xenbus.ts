@@ -20,6 +20,7 @@ import {
   xenbusDevFatal,
   xenbusPrintf,
   xenbusRead,
+  xenbusReadDriverState,
   xenbusReadUnsigned,
   xenbusSwitchState,
   xenbusTransaction,
@@ -203,6 +204,10 @@ export class Netback implements NetbackContext {
     const nodename = `${this.backendDir}/${key}`;
     // The toolstack writes the whole directory in one transaction; wait until it is there.
     if (xenbusRead(conn, XBT_NIL, nodename, "frontend") === undefined) return;
+    // xenbus_probe_node: a device that is not new (its state is not Initialising, e.g. one we
+    // removed after switching it to Closed) is ignored; else a frontend writing state 0 or a
+    // state above 8 would have it removed and re-probed forever.
+    if (xenbusReadDriverState(conn, nodename) !== XenbusState.Initialising) return;
     this.netbackProbe(Number(feText), Number(devidText));
   }
 
