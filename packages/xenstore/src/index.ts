@@ -78,3 +78,4 @@ export {
   xenbusTransaction,
   xenbusWatchOtherend,
 } from "./xenbus.js";
+export { type XenbusKernel, type XenwatchRunner, xenbusInit } from "./xenwatch.js";

@@ -7,7 +7,7 @@
 import type { CostProfile } from "@pvnet/sim";
 import { type Domain, Hypervisor, type Vcpu } from "@pvnet/hypervisor";
 import { GnttabGuest, GrantTables, type MaptrackVariant } from "@pvnet/xen-grant-table";
-import { type Connection, createXenstoredServer, libxlDomainMake, XenStore, Xenbus, type XenstoredServer } from "@pvnet/xenstore";
+import { type Connection, createXenstoredServer, libxlDomainMake, XenStore, type Xenbus, type XenstoredServer, xenbusInit } from "@pvnet/xenstore";
 
 export interface HostOptions {
   readonly seed: number;
@@ -53,12 +53,8 @@ export class Host {
     const domain = this.hv.createDomain({ name, maxPages, vcpus });
     if (domain.domid !== 0) libxlDomainMake(this.toolstack, domain.domid, name);
     const vcpu0 = domain.vcpus[0] as Vcpu;
-    let xenbus: Xenbus | undefined;
-    const conn = this.store.connect(domain.domid, {
-      // xenwatch: drain this domain's watch events on its VCPU 0 when some are pending.
-      onWatchPending: () => this.hv.runOn(vcpu0, this.hv.sim.clock.now(), () => xenbus?.processWatchEvents()),
-    });
-    xenbus = new Xenbus(conn);
+    // xenwatch: this domain's watch events are drained on its VCPU 0 when some are pending.
+    const { conn, xenbus } = xenbusInit(this.store, domain.domid, { clock: this.hv.sim.clock, work: this.hv, cpu: vcpu0 });
     const kernel: Kernel = { domain, vcpu0, conn, xenbus, gnttab: new GnttabGuest(this.grants, vcpu0) };
     this.kernels.set(domain.domid, kernel);
     return kernel;
