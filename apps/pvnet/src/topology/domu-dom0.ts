@@ -4,21 +4,29 @@
  * sending side and a verifying sink on the receiving side. The two drivers share nothing but
  * machine memory, event channels and xenstore keys.
  */
+import {
+  attachVif,
+  bootForQueues,
+  defaultLayout,
+  detachAndAudit,
+  FrameReceiver,
+  Host,
+  kernelMemory,
+  l4Of,
+  TrafficGenerator,
+  windowPackets,
+  writeFrame,
+  xenMac,
+} from "@pvnet/host";
 import type { Vcpu } from "@pvnet/hypervisor";
 import { Netback, type Xenvif, xenvifStartXmit } from "@pvnet/netback";
 import { NETDEV_TX_OK } from "@pvnet/netfront";
 import { Pktgen, SkbComposer } from "@pvnet/skb-model";
 import type { CostProfile } from "@pvnet/sim";
 import type { MaptrackVariant } from "@pvnet/xen-grant-table";
-import { writeFrame, xenMac } from "../traffic/frame.js";
-import { defaultLayout, FrameReceiver, l4Of, TrafficGenerator, windowPackets } from "../traffic/generator.js";
 import {
-  attachVif,
-  bootForQueues,
   checkTrafficOptions,
   DEFAULT_WINDOW_BYTES,
-  detachAndAudit,
-  kernelMemory,
   MAX_EVENTS_PER_PACKET,
   MAX_WINDOW_PACKETS,
   netbackDataPath,
@@ -27,7 +35,6 @@ import {
   type TrafficOptions,
   type TrafficReport,
 } from "./devices.js";
-import { Host } from "./host.js";
 import { runTrafficPhase } from "./measure.js";
 
 export type Direction = "tx" | "rx";
@@ -52,7 +59,7 @@ export interface RunReport extends TrafficReport {
 }
 
 export { DEFAULT_WINDOW_BYTES };
-export { defaultLayout, GSO_MSS, MAX_LINEAR_FRAME } from "../traffic/generator.js";
+export { defaultLayout, GSO_MSS, MAX_LINEAR_FRAME } from "@pvnet/host";
 
 /** The guest's MAC address (xenstore `mac` of its vif). */
 const GUEST_MAC = xenMac(1);

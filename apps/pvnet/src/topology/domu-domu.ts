@@ -5,21 +5,31 @@
  * forwarded by the bridge to guest B's vif, and reach guest B through netback's RX path, which
  * grant-copies them — from the pages still mapped from guest A — into guest B's posted buffers.
  */
+import {
+  attachVif,
+  type BridgePort,
+  type BridgeStats,
+  bootForQueues,
+  defaultLayout,
+  detachAndAudit,
+  FrameReceiver,
+  Host,
+  kernelMemory,
+  l4Of,
+  LearningBridge,
+  TrafficGenerator,
+  windowPackets,
+  writeFrame,
+  xenMac,
+} from "@pvnet/host";
 import type { Vcpu } from "@pvnet/hypervisor";
 import { Netback, type Xenvif, xenvifStartXmit } from "@pvnet/netback";
 import { NETDEV_TX_OK, type Netfront } from "@pvnet/netfront";
 import { Pktgen, type SkbAllocator, SkbComposer } from "@pvnet/skb-model";
 import type { CostProfile } from "@pvnet/sim";
-import { type BridgePort, type BridgeStats, LearningBridge } from "../traffic/bridge.js";
-import { writeFrame, xenMac } from "../traffic/frame.js";
-import { defaultLayout, FrameReceiver, l4Of, TrafficGenerator, windowPackets } from "../traffic/generator.js";
 import {
-  attachVif,
-  bootForQueues,
   checkTrafficOptions,
   DEFAULT_WINDOW_BYTES,
-  detachAndAudit,
-  kernelMemory,
   MAX_EVENTS_PER_PACKET,
   MAX_WINDOW_PACKETS,
   netbackDataPath,
@@ -28,7 +38,6 @@ import {
   type TrafficOptions,
   type TrafficReport,
 } from "./devices.js";
-import { Host } from "./host.js";
 import { runTrafficPhase } from "./measure.js";
 
 export interface DomuDomuOptions extends TrafficOptions {
