@@ -37,7 +37,7 @@ import {
   libxlDomainMake,
   XBT_NIL,
   XenStore,
-  Xenbus,
+  type Xenbus,
   type XenbusDevice,
   XenbusState,
   xenbusFrontendDevice,
