@@ -1,7 +1,7 @@
 import { Hypervisor } from "@pvnet/hypervisor";
 import { PagePool, SkbAllocator, type SkBuff } from "@pvnet/skb-model";
 import { describe, expect, test } from "vitest";
-import { BRIDGE_FDB_MAX, type BridgePort, LearningBridge } from "../src/traffic/bridge.js";
+import { BRIDGE_FDB_MAX, type BridgePort, LearningBridge } from "@pvnet/host";
 import { runDomuDomu } from "../src/topology/domu-domu.js";
 import { expectAllDelivered, expectCleanTeardown } from "./expect.js";
 

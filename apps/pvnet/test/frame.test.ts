@@ -1,7 +1,6 @@
 import { fc, test as propTest } from "@fast-check/vitest";
 import { describe, expect, test } from "vitest";
-import { l4ChecksumOffset, MAX_FRAME, minFrameSize, verifyFrame, writeFrame } from "../src/traffic/frame.js";
-import { TrafficSink } from "../src/traffic/sink.js";
+import { l4ChecksumOffset, MAX_FRAME, minFrameSize, TrafficSink, verifyFrame, writeFrame } from "@pvnet/host";
 
 describe("test traffic frames", () => {
   test("64, 1496 and 65535-byte frames verify", () => {

@@ -4,13 +4,16 @@
  * event-channel notification schedules the target VCPU's upcall on the virtual clock, and timers
  * are scheduler events. Threaded mode swaps the `UpcallDelivery` for one that wakes a worker.
  */
-import { type Actor, type CostProfile, Simulation } from "@pvnet/sim";
+import { type Actor, type CostProfile, type CostSink, Simulation } from "@pvnet/sim";
 import { type DomainConfig, DOMID_MAX, DOMID_SELF, DOMID_XEN, Domain, type Vcpu } from "./domain.js";
 import { XenError } from "./errors.js";
 import { EVTCHNSTAT, EvtchnDomain, SHARED_INFO } from "./evtchn.js";
 import { HypercallStats, hypercall, type MulticallEntry, multicall } from "./hypercall.js";
 import { DOMID_INVALID, Machine } from "./machine.js";
+import type { CpuCosts, DeferredWork, EvtchnHandler, EvtchnOps, KernelOps, MulticallOps } from "./ops.js";
 import { DEFAULT_PROFILE } from "./profiles.js";
+
+export type { EvtchnHandler };
 
 export interface HypervisorOptions {
   /** Machine size in 4 KiB frames. */
@@ -28,8 +31,6 @@ export interface UpcallDelivery {
   kick(target: Vcpu, sender: Vcpu | undefined): void;
 }
 
-/** A guest's handler for one event-channel port (bind_evtchn_to_irqhandler). */
-export type EvtchnHandler = (port: number, vcpu: Vcpu) => void;
 
 /** Result of EVTCHNOP_status. */
 export interface EvtchnStatus {
@@ -54,7 +55,7 @@ interface DomainState {
   readonly handlers: Map<number, EvtchnHandler>;
 }
 
-export class Hypervisor {
+export class Hypervisor implements EvtchnOps, DeferredWork, MulticallOps, CpuCosts {
   readonly machine: Machine;
   readonly sim: Simulation;
   readonly stats = new HypercallStats();
@@ -63,6 +64,9 @@ export class Hypervisor {
   private delivery: UpcallDelivery;
   private readonly upcallScheduled = new Set<Vcpu>();
   private readonly portsScratch: number[] = [];
+  /** The VCPU whose work runs now (Linux's smp_processor_id()), null between events. */
+  private running: Vcpu | null = null;
+  private readonly cpuSinks = new Map<Domain, CostSink>();
 
   constructor(options: HypervisorOptions) {
     this.machine = new Machine(options.frames);
@@ -274,6 +278,10 @@ export class Hypervisor {
     this.domains.get(domain.domid)?.handlers.delete(port);
   }
 
+  isEvtchnMasked(domain: Domain, port: number): boolean {
+    return this.state(domain.domid).evtchn.isMasked(port);
+  }
+
   /** Guest mask_evtchn: a bit set in its shared_info, no hypercall. */
   maskEvtchn(domain: Domain, port: number): void {
     this.state(domain.domid).evtchn.mask(port);
@@ -307,13 +315,46 @@ export class Hypervisor {
     const at = Math.max(this.sim.clock.now(), sender?.actor.nowNs ?? 0);
     this.sim.runOn(target.actor, at, () => {
       this.upcallScheduled.delete(target);
-      this.doUpcall(target);
+      this.dispatch(target, this.upcallFn);
     });
   }
 
   /** Run `fn` on `vcpu` at `atNs` of virtual time (or when the VCPU is free). */
   runOn(vcpu: Vcpu, atNs: number, fn: (vcpu: Vcpu) => void): void {
-    this.sim.runOn(vcpu.actor, atNs, () => fn(vcpu));
+    this.sim.runOn(vcpu.actor, atNs, () => this.dispatch(vcpu, fn));
+  }
+
+  private readonly upcallFn = (vcpu: Vcpu): void => this.doUpcall(vcpu);
+
+  /** Run `fn` as `vcpu`'s work: what it charges through `cpuCosts` goes to `vcpu`. */
+  private dispatch(vcpu: Vcpu, fn: (vcpu: Vcpu) => void): void {
+    const prev = this.running;
+    this.running = vcpu;
+    try {
+      fn(vcpu);
+    } finally {
+      this.running = prev;
+    }
+  }
+
+  /** A sink charging the running VCPU of `domain`, or its VCPU 0 when none of its VCPUs runs. */
+  cpuCosts(domain: Domain): CostSink {
+    let sink = this.cpuSinks.get(domain);
+    if (sink === undefined) {
+      sink = {
+        charge: (kind: string, units?: number): void => {
+          const r = this.running;
+          ((r !== null && r.domain === domain ? r : domain.vcpus[0]) as Vcpu).charge(kind, units);
+        },
+      };
+      this.cpuSinks.set(domain, sink);
+    }
+    return sink;
+  }
+
+  /** What a kernel of this machine's domains gets from the hypervisor (the deterministic runner's KernelOps). */
+  kernelOps(): KernelOps {
+    return { clock: this.sim.clock, work: this, evtchn: this, hypercalls: this, machine: this.machine, trace: this.sim };
   }
 
   /** A one-shot timer on `vcpu`, `delayNs` after its current local time. */

@@ -31,4 +31,5 @@ export {
   type UpcallDelivery,
 } from "./hypervisor.js";
 export { DOMID_INVALID, Machine, type MachineHandle, MAX_FRAMES, type SharedMemory, XEN_PAGE_SHIFT, XEN_PAGE_SIZE } from "./machine.js";
+export type { CpuCosts, DeferredWork, EvtchnOps, KernelOps, MulticallOps, TraceSink } from "./ops.js";
 export { DEFAULT_PROFILE, HOST_PROFILES, XEON_E5_1650V2 } from "./profiles.js";

@@ -8,13 +8,13 @@
  * preallocated here (op arrays, pending info, pages of mapped slots, zerocopy callbacks), so the
  * hot paths allocate nothing.
  */
-import type { Domain, Hypervisor, Vcpu } from "@pvnet/hypervisor";
+import type { Domain, KernelOps, MulticallEntry, Vcpu } from "@pvnet/hypervisor";
 import type { BackRing } from "@pvnet/shared-ring";
 import { type NetifExtraInfo, type NetifTxRequest, newExtraInfo, newRxRequest, newTxRequest } from "@pvnet/netif";
-import { MAX_SKB_FRAGS, type Page, type SkBuff, type SkbAllocator, UbufInfo } from "@pvnet/skb-model";
-import { GnttabCopyBatch, GnttabMapBatch, GnttabUnmapBatch, type GrantTables } from "@pvnet/xen-grant-table";
+import { MAX_SKB_FRAGS, type Page, type SkBuff, type SkbAllocOps, UbufInfo } from "@pvnet/skb-model";
+import { GnttabCopyBatch, GnttabMapBatch, GnttabUnmapBatch, type GrantOps } from "@pvnet/xen-grant-table";
 import { newPersistentGrantStats, type PersistentGrantStats, type PersistentGrantTree } from "./pgrant.js";
-import type { Xenbus, XenbusDevice } from "@pvnet/xenstore";
+import type { XenbusClient, XenbusDevice } from "@pvnet/xenstore";
 
 // ---------------------------------------------------------------------------------------------
 // Limits (common.h, netback.c, rx.c, interface.c)
@@ -120,22 +120,52 @@ export type TxHypercallMode =
   /** Both batches in one HYPERVISOR_multicall (one VM exit), as the review of Linux bdab82759b8e discussed. */
   | "multicall";
 
+/** struct xenvif_pkt_state: where the RX action is in the packet it puts on the guest's ring. */
+export interface XenvifPktState {
+  skb: SkBuff | null;
+  remainingLen: number;
+  fragIter: SkBuff | null;
+  /** -1: fragIter's linear area. */
+  frag: number;
+  fragOffset: number;
+  extraCount: number;
+  slot: number;
+}
+
+function newXenvifPktState(): XenvifPktState {
+  return { skb: null, remainingLen: 0, fragIter: null, frag: -1, fragOffset: 0, extraCount: 0, slot: 0 };
+}
+
+/** The next piece of packet data crossing no page on either side (xenvif_rx_next_chunk's out-params). */
+export interface XenvifRxChunk {
+  page: Page | null;
+  off: number;
+  len: number;
+}
+
 /** Credit-based rate limit (the backend's `rate` key: bytes per interval of usec). */
 export interface NetbackCredit {
   readonly bytes: number;
   readonly usec: number;
 }
 
-/** What a backend is built on: Dom0's hypervisor objects and kernel services. */
-export interface NetbackEnv {
-  readonly hv: Hypervisor;
+/**
+ * What a backend is built on, all interfaces: the clock, deferred work, event channels,
+ * multicalls, machine memory and the trace (KernelOps), Dom0's grant operations, its xenbus and
+ * its skb allocator. The runner supplies them (`Hypervisor.kernelOps()` in the deterministic one).
+ */
+export interface NetbackEnv extends KernelOps {
   /** The backend domain (Dom0 usually). */
   readonly domain: Domain;
-  readonly grants: GrantTables;
+  /** GNTTABOP_map_grant_ref / unmap_grant_ref / copy. */
+  readonly grants: GrantOps;
   /** The backend domain's xenbus (its xenstore connection's watches). */
-  readonly xenbus: Xenbus;
-  /** Dom0's sk_buff allocator (over a PagePool of Dom0). TX skbs and consolidated frags come from it. */
-  readonly skbs: SkbAllocator;
+  readonly xenbus: XenbusClient;
+  /**
+   * Dom0's sk_buff allocator (over a PagePool of Dom0). TX skbs and consolidated frags come from
+   * it; what they cost is charged to the Dom0 VCPU running the code (its per-CPU cost sink).
+   */
+  readonly skbs: SkbAllocOps;
 }
 
 /** Per-backend options; defaults are today's mainline. */
@@ -375,6 +405,26 @@ export class XenvifQueue {
   readonly txCopyOps = new GnttabCopyBatch(TX_COPY_OPS_MAX);
   readonly txMapOps = new GnttabMapBatch(MAX_PENDING_REQS);
   readonly txUnmapOps = new GnttabUnmapBatch(MAX_PENDING_REQS);
+  /** The single op of xenvif_idx_unmap (its own batch, so it never disturbs the dealloc batch). */
+  readonly idxUnmapOps = new GnttabUnmapBatch(1);
+  /** The two ring pages' map and unmap (xenvif_map_frontend_data_rings / unmap). */
+  readonly ringMaps = new GnttabMapBatch(2);
+  readonly ringUnmaps = new GnttabUnmapBatch(2);
+  /** Scratch of the TX path, per queue (nothing per packet lives at module level). */
+  readonly txScratch = {
+    /** make_tx_response's response. */
+    rsp: { id: 0, status: 0 },
+    /** xenvif_get_extras' count of extra slots. */
+    extraCount: { n: 0 },
+    /** xenvif_handle_frag_list's pages of the consolidated frags. */
+    fragListPages: new Array<Page | null>(MAX_SKB_FRAGS).fill(null),
+    /** xenvif_tx_submit's position in the copy and map ops. */
+    gopPos: { copy: 0, map: 0 },
+    /** Results of the TX multicall's two entries. */
+    multicallResults: new Int32Array(2),
+    /** The TX multicall's entries (copy+map, copy only), built on first use. */
+    multicallEntries: null as { readonly both: MulticallEntry[]; readonly copyOnly: MulticallEntry[] } | null,
+  };
   readonly pendingIdxRelease = new Uint16Array(MAX_PENDING_REQS);
   /** tx_queue: skbs built by build_gops, submitted after the hypercalls. */
   readonly txCbs: XenvifTxCb[] = [];
@@ -432,6 +482,12 @@ export class XenvifQueue {
   rxCompletedCount = 0;
   readonly rxreq = newRxRequest();
   readonly rxExtras: NetifExtraInfo[] = [];
+  /** The packet being put on the guest RX ring (xenvif_rx_skb's struct xenvif_pkt_state). */
+  readonly rxPkt: XenvifPktState = newXenvifPktState();
+  /** Out-params of xenvif_rx_next_chunk. */
+  readonly rxChunk: XenvifRxChunk = { page: null, off: 0, len: 0 };
+  /** The RX response being written (struct xen_netif_rx_response). */
+  readonly rxRsp = { id: 0, offset: 0, flags: 0, status: 0 };
 
   readonly stats: XenvifStats = newXenvifStats();
   readonly modelStats: XenvifModelStats = newXenvifModelStats();

@@ -6,7 +6,7 @@
  */
 import { NETIF_RSP_OKAY } from "@pvnet/netif";
 import { type Page, putPage, type SkBuff, type UbufInfo } from "@pvnet/skb-model";
-import { GNTST, GnttabUnmapBatch } from "@pvnet/xen-grant-table";
+import { GNTST } from "@pvnet/xen-grant-table";
 import { MAX_PENDING_REQS, NETBACK_INVALID_HANDLE, NetbackError, type XenvifQueue } from "./common.js";
 import { xenvifQueueTeardownDone } from "./interface.js";
 import { xenvifIdxRelease } from "./tx.js";
@@ -53,8 +53,8 @@ export function xenvifSkbZerocopyComplete(queue: XenvifQueue): void {
 export function xenvifDeallocKick(queue: XenvifQueue): void {
   if (queue.deallocScheduled) return;
   queue.deallocScheduled = true;
-  const hv = queue.vif.ctx.env.hv;
-  hv.runOn(queue.vcpu, hv.sim.clock.now(), () => {
+  const env = queue.vif.ctx.env;
+  env.work.runOn(queue.vcpu, env.clock.now(), () => {
     queue.deallocScheduled = false;
     xenvifDeallocKthread(queue);
   });
@@ -121,12 +121,9 @@ function xenvifPutSlotPage(queue: XenvifQueue, idx: number): void {
   if (f !== undefined) f.mapped = false;
 }
 
-/** The single op of xenvif_idx_unmap (its own batch, so it never disturbs the dealloc batch). */
-const oneUnmap = new GnttabUnmapBatch(1);
-
 /** xenvif_idx_unmap: unmap one slot now (a packet whose other ops failed). */
 export function xenvifIdxUnmap(queue: XenvifQueue, idx: number): void {
-  const ops = oneUnmap;
+  const ops = queue.idxUnmapOps;
   ops.clear();
   ops.add(queue.kaddr(idx), xenvifGrantHandleReset(queue, idx));
   queue.vif.ctx.env.grants.unmapGrantRef(queue.vcpu, ops);

@@ -4,14 +4,14 @@
  * NAPI scheduling, carrier, queue selection and xenvif_start_xmit (Dom0 -> guest).
  *
  * All deferred work runs on the queue's Dom0 VCPU through the hypervisor's deterministic
- * scheduler: napi_schedule, wake_up of the RX and dealloc kthreads and timers are `hv.runOn`
+ * scheduler: napi_schedule, wake_up of the RX and dealloc kthreads and timers are `env.work.runOn`
  * events; nothing calls into the frontend.
  */
 import { isXenError } from "@pvnet/hypervisor";
 import { NETIF_RX_RING, NETIF_TX_RING } from "@pvnet/netif";
 import { BackRing, SharedRing } from "@pvnet/shared-ring";
 import type { SkBuff } from "@pvnet/skb-model";
-import { GNTMAP, GNTST, GnttabMapBatch, GnttabUnmapBatch } from "@pvnet/xen-grant-table";
+import { GNTMAP, GNTST } from "@pvnet/xen-grant-table";
 import {
   MAX_PENDING_REQS,
   NETBACK_INVALID_HANDLE,
@@ -51,7 +51,7 @@ export function xenvifInitQueue(vif: Xenvif, id: number): XenvifQueue {
   const queue = new XenvifQueue(vif, id, vcpu, () => ctx.newSlotPage(), xenvifUbufCallback);
   queue.kaddrWindow = ctx.allocKaddrWindow();
   queue.kaddrBase = NETBACK_KADDR_BASE + queue.kaddrWindow * NETBACK_KADDR_WINDOW_PAGES * 4096;
-  queue.lastRxTimeNs = ctx.env.hv.sim.clock.now();
+  queue.lastRxTimeNs = ctx.env.clock.now();
   return queue;
 }
 
@@ -88,9 +88,6 @@ export function xenvifFreePersistentGnts(queue: XenvifQueue): void {
   queue.rxPgWindow = -1;
 }
 
-const ringMaps = new GnttabMapBatch(2);
-const ringUnmaps = new GnttabUnmapBatch(2);
-
 /**
  * xenvif_connect_data + xenvif_map_frontend_data_rings: map the TX and RX ring pages the frontend
  * granted, attach back rings to them (refusing rings whose producer is already more than a ring
@@ -98,10 +95,10 @@ const ringUnmaps = new GnttabUnmapBatch(2);
  */
 export function xenvifConnectData(queue: XenvifQueue, txRingRef: number, rxRingRef: number, txEvtchn: number, rxEvtchn: number): number {
   const vif = queue.vif;
-  const { hv, grants, domain } = vif.ctx.env;
+  const { evtchn, machine, grants, domain } = vif.ctx.env;
   const vcpu0 = domain.vcpus[0];
   if (vcpu0 === undefined) return -EINVAL;
-  const machine = hv.machine;
+  const ringMaps = queue.ringMaps;
   ringMaps.clear();
   ringMaps.add(queue.kaddr(MAX_PENDING_REQS), GNTMAP.host_map, txRingRef, vif.domid);
   ringMaps.add(queue.kaddr(MAX_PENDING_REQS + 1), GNTMAP.host_map, rxRingRef, vif.domid);
@@ -128,18 +125,18 @@ export function xenvifConnectData(queue: XenvifQueue, txRingRef: number, rxRingR
   queue.tx = tx;
   queue.rx = rx;
   try {
-    queue.txPort = hv.evtchnBindInterdomain(vcpu0, vif.domid, txEvtchn);
+    queue.txPort = evtchn.evtchnBindInterdomain(vcpu0, vif.domid, txEvtchn);
     if (rxEvtchn === txEvtchn) {
       queue.rxPort = queue.txPort;
-      hv.bindHandler(domain, queue.txPort, () => xenvifInterrupt(queue));
+      evtchn.bindHandler(domain, queue.txPort, () => xenvifInterrupt(queue));
     } else {
-      hv.bindHandler(domain, queue.txPort, () => xenvifTxInterrupt(queue));
-      queue.rxPort = hv.evtchnBindInterdomain(vcpu0, vif.domid, rxEvtchn);
-      hv.bindHandler(domain, queue.rxPort, () => xenvifRxInterrupt(queue));
+      evtchn.bindHandler(domain, queue.txPort, () => xenvifTxInterrupt(queue));
+      queue.rxPort = evtchn.evtchnBindInterdomain(vcpu0, vif.domid, rxEvtchn);
+      evtchn.bindHandler(domain, queue.rxPort, () => xenvifRxInterrupt(queue));
     }
     if (queue.vcpu.id !== 0) {
-      hv.evtchnBindVcpu(vcpu0, queue.txPort, queue.vcpu.id);
-      if (queue.rxPort !== queue.txPort) hv.evtchnBindVcpu(vcpu0, queue.rxPort, queue.vcpu.id);
+      evtchn.evtchnBindVcpu(vcpu0, queue.txPort, queue.vcpu.id);
+      if (queue.rxPort !== queue.txPort) evtchn.evtchnBindVcpu(vcpu0, queue.rxPort, queue.vcpu.id);
     }
   } catch (err) {
     if (!isXenError(err)) throw err;
@@ -153,13 +150,13 @@ export function xenvifConnectData(queue: XenvifQueue, txRingRef: number, rxRingR
 }
 
 function xenvifCloseEvtchns(queue: XenvifQueue): void {
-  const { hv, domain } = queue.vif.ctx.env;
+  const { evtchn, domain } = queue.vif.ctx.env;
   const vcpu0 = domain.vcpus[0];
   if (vcpu0 === undefined) return;
   for (const port of queue.rxPort !== queue.txPort ? [queue.txPort, queue.rxPort] : [queue.txPort]) {
     if (port === 0) continue;
     try {
-      hv.evtchnClose(vcpu0, port);
+      evtchn.evtchnClose(vcpu0, port);
     } catch (err) {
       if (!isXenError(err)) throw err; // the frontend may have closed its end first
     }
@@ -172,6 +169,7 @@ function xenvifCloseEvtchns(queue: XenvifQueue): void {
 export function xenvifUnmapFrontendDataRings(queue: XenvifQueue): void {
   const { grants, domain } = queue.vif.ctx.env;
   const vcpu0 = domain.vcpus[0];
+  const ringUnmaps = queue.ringUnmaps;
   ringUnmaps.clear();
   if (queue.txRingHandle !== NETBACK_INVALID_HANDLE) ringUnmaps.add(queue.kaddr(MAX_PENDING_REQS), queue.txRingHandle);
   if (queue.rxRingHandle !== NETBACK_INVALID_HANDLE) ringUnmaps.add(queue.kaddr(MAX_PENDING_REQS + 1), queue.rxRingHandle);
@@ -205,8 +203,8 @@ export function xenvifInterrupt(queue: XenvifQueue): void {
 export function napiSchedule(queue: XenvifQueue): void {
   if (queue.napiScheduled || !queue.vif.up || queue.napiDeleted) return;
   queue.napiScheduled = true;
-  const hv = queue.vif.ctx.env.hv;
-  hv.runOn(queue.vcpu, hv.sim.clock.now(), () => {
+  const env = queue.vif.ctx.env;
+  env.work.runOn(queue.vcpu, env.clock.now(), () => {
     queue.napiScheduled = false;
     xenvifPoll(queue, XENVIF_NAPI_WEIGHT);
   });
@@ -221,9 +219,6 @@ export function xenvifPoll(queue: XenvifQueue, budget: number): number {
   // A poll queued before netif_napi_del finds the queue gone (the vif may be up again by then,
   // with new queues).
   if (queue.napiDeleted || queue.vif.disabled || !queue.vif.up || queue.tx === null) return 0;
-  const skbs = queue.vif.ctx.env.skbs;
-  skbs.costs = queue.vcpu;
-  skbs.pool.costs = queue.vcpu;
   const workDone = xenvifTxAction(queue, budget);
   if (workDone < budget) {
     // If the queue is rate-limited, the credit timer reschedules it.
@@ -241,8 +236,8 @@ export function xenvifNapiScheduleOrEnableEvents(queue: XenvifQueue): void {
 export function xenvifKickThread(queue: XenvifQueue): void {
   if (queue.rxThreadScheduled || queue.rxThreadStopped) return;
   queue.rxThreadScheduled = true;
-  const hv = queue.vif.ctx.env.hv;
-  hv.runOn(queue.vcpu, hv.sim.clock.now(), () => {
+  const env = queue.vif.ctx.env;
+  env.work.runOn(queue.vcpu, env.clock.now(), () => {
     queue.rxThreadScheduled = false;
     xenvifKthreadGuestRx(queue, false);
   });
@@ -326,8 +321,8 @@ export function xenvifStartXmit(vif: Xenvif, skb: SkBuff, queueIndex?: number): 
   if (index >= n) index %= n;
   const queue = vif.queues[index] as XenvifQueue;
   if (queue.rx === null || queue.rxThreadStopped) return dropXmit(vif, skb);
-  const hv = vif.ctx.env.hv;
-  if (!xenvifRxQueueTail(queue, skb, hv.sim.clock.now() + vif.drainTimeoutNs)) return dropXmit(vif, skb);
+  const env = vif.ctx.env;
+  if (!xenvifRxQueueTail(queue, skb, env.clock.now() + vif.drainTimeoutNs)) return dropXmit(vif, skb);
   xenvifKickThread(queue);
   return NETDEV_TX_OK;
 }

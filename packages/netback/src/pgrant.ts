@@ -11,7 +11,7 @@
  * as one GNTTABOP_map_grant_ref; teardown unmaps the whole tree in one batched hypercall.
  */
 import type { Domain, Vcpu } from "@pvnet/hypervisor";
-import { GNTMAP, GNTST, GnttabMapBatch, GnttabUnmapBatch, type GrantTables } from "@pvnet/xen-grant-table";
+import { GNTMAP, GNTST, GnttabMapBatch, GnttabUnmapBatch, type GrantOps } from "@pvnet/xen-grant-table";
 
 /**
  * XENVIF_MAX_PGRANTS: mappings one tree (one queue, one direction) may hold. The frontend of the
@@ -123,7 +123,7 @@ export class PersistentGrantTree {
   }
 
   /** Issue the queued maps as one GNTTABOP_map_grant_ref and insert those that succeeded. */
-  flushMaps(vcpu: Vcpu, grants: GrantTables, domain: Domain): void {
+  flushMaps(vcpu: Vcpu, grants: GrantOps, domain: Domain): void {
     const maps = this.maps;
     if (maps.count === 0) return;
     grants.mapGrantRef(vcpu, maps);
@@ -146,7 +146,7 @@ export class PersistentGrantTree {
   }
 
   /** xenvif_free_persistent_gnts: unmap every mapping in one batched hypercall and empty the tree. */
-  unmapAll(vcpu: Vcpu, grants: GrantTables): void {
+  unmapAll(vcpu: Vcpu, grants: GrantOps): void {
     const unmaps = this.unmaps;
     unmaps.clear();
     for (const slot of this.byGref.values()) {

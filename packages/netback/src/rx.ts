@@ -27,7 +27,7 @@ import {
 } from "@pvnet/netif";
 import { CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, COST_MEMCPY, PAGE_SIZE, type Page, SKB_GSO_TCPV4, type SkBuff, type SkbFrag } from "@pvnet/skb-model";
 import { GNTCOPY, GNTST } from "@pvnet/xen-grant-table";
-import { COPY_BATCH_SIZE, COST_RING_REQUEST, COST_RING_RESPONSE, RX_BATCH_SIZE, XENVIF_RX_QUEUE_MAX_SKBS, type XenvifQueue } from "./common.js";
+import { COPY_BATCH_SIZE, COST_RING_REQUEST, COST_RING_RESPONSE, RX_BATCH_SIZE, XENVIF_RX_QUEUE_MAX_SKBS, type XenvifPktState, type XenvifQueue } from "./common.js";
 import { xenvifCarrierOff, xenvifKickThread, xenvifStopQueue, xenvifWakeQueue } from "./interface.js";
 
 /** xenvif_update_needed_slots: slots the head skb needs (its pages, plus one for GSO). */
@@ -115,7 +115,7 @@ function writeRxRspStatus(v: DataView, off: number, status: number): void {
 export function xenvifRxCopyFlush(queue: XenvifQueue): void {
   const rx = queue.rx;
   const ops = queue.rxCopyOps;
-  const { grants, hv, domain } = queue.vif.ctx.env;
+  const { grants, evtchn, domain } = queue.vif.ctx.env;
   const tree = queue.rxPgTree;
   // With persistent grants a batch of tree hits has no copy op: no hypercall then.
   if (tree === null || ops.count !== 0) grants.copy(queue.vcpu, ops);
@@ -130,7 +130,7 @@ export function xenvifRxCopyFlush(queue: XenvifQueue): void {
   }
   ops.clear();
   // Push responses for all completed packets.
-  if (rx?.pushResponsesAndCheckNotify() && queue.rxPort !== 0) hv.evtchnSend(queue.vcpu, queue.rxPort);
+  if (rx?.pushResponsesAndCheckNotify() && queue.rxPort !== 0) evtchn.evtchnSend(queue.vcpu, queue.rxPort);
   for (let i = 0; i < queue.rxCompletedCount; i++) {
     (queue.rxCompleted[i] as SkBuff).free();
     queue.rxCompleted[i] = null;
@@ -157,7 +157,7 @@ function xenvifRxCopyAdd(queue: XenvifQueue, req: NetifRxRequest, offset: number
     const dst = tree.lookup(req.gref);
     if (dst >= 0) {
       // offset + len <= PAGE_SIZE: xenvif_rx_next_chunk never crosses the guest page.
-      vif.ctx.env.hv.machine.copy(dst + offset, page.addr(off), len);
+      vif.ctx.env.machine.copy(dst + offset, page.addr(off), len);
       queue.vcpu.charge(COST_MEMCPY, len);
       return;
     }
@@ -180,18 +180,6 @@ function xenvifRxCopyAdd(queue: XenvifQueue, req: NetifRxRequest, offset: number
 // ---------------------------------------------------------------------------------------------
 // Packets
 
-/** struct xenvif_pkt_state (one per module: the RX action runs one packet at a time). */
-const pkt = {
-  skb: null as SkBuff | null,
-  remainingLen: 0,
-  fragIter: null as SkBuff | null,
-  /** -1: fragIter's linear area. */
-  frag: -1,
-  fragOffset: 0,
-  extraCount: 0,
-  slot: 0,
-};
-
 function xenvifGsoType(skb: SkBuff): number {
   if (!skb.isGso) return XEN_NETIF_GSO_TYPE_NONE;
   return skb.shinfo.gsoType & SKB_GSO_TCPV4 ? XEN_NETIF_GSO_TYPE_TCPV4 : XEN_NETIF_GSO_TYPE_TCPV6;
@@ -199,6 +187,7 @@ function xenvifGsoType(skb: SkBuff): number {
 
 /** xenvif_rx_next_skb: dequeue the head skb and set up its state and extras. */
 function xenvifRxNextSkb(queue: XenvifQueue): void {
+  const pkt = queue.rxPkt;
   const skb = xenvifRxDequeue(queue) as SkBuff;
   queue.stats.txBytes += skb.len;
   queue.stats.txPackets++;
@@ -224,6 +213,7 @@ function xenvifRxNextSkb(queue: XenvifQueue): void {
 
 /** xenvif_rx_complete: every response of the packet is ready to be pushed. */
 function xenvifRxComplete(queue: XenvifQueue): void {
+  const pkt = queue.rxPkt;
   const rx = queue.rx as NonNullable<XenvifQueue["rx"]>;
   rx.rspProdPvt = rx.reqCons;
   queue.rxCompleted[queue.rxCompletedCount++] = pkt.skb;
@@ -232,7 +222,7 @@ function xenvifRxComplete(queue: XenvifQueue): void {
 }
 
 /** xenvif_rx_next_frag */
-function xenvifRxNextFrag(): void {
+function xenvifRxNextFrag(pkt: XenvifPktState): void {
   const it = pkt.fragIter as SkBuff;
   pkt.frag++;
   pkt.fragOffset = 0;
@@ -242,17 +232,16 @@ function xenvifRxNextFrag(): void {
   }
 }
 
-/** Out-params of xenvif_rx_next_chunk. */
-const chunk = { page: null as Page | null, off: 0, len: 0 };
-
 /** xenvif_rx_next_chunk: the next piece of data that crosses no page on either side. */
-function xenvifRxNextChunk(offset: number): void {
+function xenvifRxNextChunk(queue: XenvifQueue, offset: number): void {
+  const pkt = queue.rxPkt;
+  const chunk = queue.rxChunk;
   let it = pkt.fragIter;
   // Skip empty linear areas and frags (a frag_list skb may have no head bytes).
   for (let guard = 0; it !== null && guard < 64; guard++) {
     const len = pkt.frag === -1 ? it.headlen : (it.shinfo.frags[pkt.frag] as SkbFrag).size;
     if (len - pkt.fragOffset > 0) break;
-    xenvifRxNextFrag();
+    xenvifRxNextFrag(pkt);
     it = pkt.fragIter;
   }
   if (it === null) throw new Error("xenvif_rx_next_chunk: ran out of packet data");
@@ -274,20 +263,19 @@ function xenvifRxNextChunk(offset: number): void {
   let len = Math.min(fragLen, PAGE_SIZE - offset);
   len = Math.min(len, PAGE_SIZE - (dataOff & (PAGE_SIZE - 1)));
   pkt.fragOffset += len;
-  if (fragLen === len) xenvifRxNextFrag();
+  if (fragLen === len) xenvifRxNextFrag(pkt);
   chunk.page = page;
   chunk.off = dataOff;
   chunk.len = len;
 }
 
-const rsp = { id: 0, offset: 0, flags: 0, status: 0 };
-
 /** xenvif_rx_data_slot: fill one guest buffer with packet data and write its response. */
 function xenvifRxDataSlot(queue: XenvifQueue, req: NetifRxRequest): void {
+  const { rxPkt: pkt, rxChunk: chunk, rxRsp: rsp } = queue;
   const rx = queue.rx as NonNullable<XenvifQueue["rx"]>;
   let offset = 0;
   do {
-    xenvifRxNextChunk(offset);
+    xenvifRxNextChunk(queue, offset);
     xenvifRxCopyAdd(queue, req, offset, chunk.page as Page, chunk.off, chunk.len);
     offset += chunk.len;
     pkt.remainingLen -= chunk.len;
@@ -308,6 +296,7 @@ function xenvifRxDataSlot(queue: XenvifQueue, req: NetifRxRequest): void {
 
 /** xenvif_rx_extra_slot: the next pending extra goes into this slot's response. */
 function xenvifRxExtraSlot(queue: XenvifQueue): void {
+  const pkt = queue.rxPkt;
   const rx = queue.rx as NonNullable<XenvifQueue["rx"]>;
   pkt.extraCount--;
   for (const e of queue.rxExtras) {
@@ -323,10 +312,11 @@ function xenvifRxExtraSlot(queue: XenvifQueue): void {
 
 /** xenvif_rx_skb: put one skb into the guest's buffers (data slot first, then extras, then data). */
 function xenvifRxSkb(queue: XenvifQueue): void {
+  const pkt = queue.rxPkt;
   const rx = queue.rx as NonNullable<XenvifQueue["rx"]>;
-  const hv = queue.vif.ctx.env.hv;
+  const env = queue.vif.ctx.env;
   xenvifRxNextSkb(queue);
-  queue.lastRxTimeNs = hv.sim.clock.now();
+  queue.lastRxTimeNs = env.clock.now();
   do {
     rx.copyRequest(rx.reqCons, readRxRequest, queue.rxreq);
     queue.vcpu.charge(COST_RING_REQUEST);
@@ -342,9 +332,6 @@ function xenvifRxSkb(queue: XenvifQueue): void {
 
 /** xenvif_rx_action: up to RX_BATCH_SIZE skbs while their slots are posted, then flush. */
 export function xenvifRxAction(queue: XenvifQueue): void {
-  const skbs = queue.vif.ctx.env.skbs;
-  skbs.costs = queue.vcpu;
-  skbs.pool.costs = queue.vcpu;
   let workDone = 0;
   while (xenvifRxRingSlotsAvailable(queue) && queue.rxCount > 0 && workDone < RX_BATCH_SIZE) {
     xenvifRxSkb(queue);
@@ -409,8 +396,8 @@ function xenvifQueueCarrierOn(queue: XenvifQueue, nowNs: number): void {
 export function xenvifKthreadGuestRx(queue: XenvifQueue, timedOut: boolean): void {
   if (queue.rxThreadStopped || queue.rx === null) return;
   const vif = queue.vif;
-  const hv = vif.ctx.env.hv;
-  const now = hv.sim.clock.now();
+  const env = vif.ctx.env;
+  const now = env.clock.now();
   if (timedOut || xenvifHaveRxWork(queue, now)) {
     // The frontend is rogue: disable the vif from queue 0's thread, then the thread stops.
     if (vif.disabled && queue.id === 0) {
@@ -443,8 +430,8 @@ function armRxTimeout(queue: XenvifQueue): void {
   const at = queue.rxExpires[queue.rxHead] as number;
   if (queue.rxTimerAtNs !== -1 && queue.rxTimerAtNs <= at) return;
   queue.rxTimerAtNs = at;
-  const hv = queue.vif.ctx.env.hv;
-  hv.runOn(queue.vcpu, Math.max(at, hv.sim.clock.now()), () => {
+  const env = queue.vif.ctx.env;
+  env.work.runOn(queue.vcpu, Math.max(at, env.clock.now()), () => {
     if (queue.rxTimerAtNs !== at) return; // superseded by an earlier timeout
     queue.rxTimerAtNs = -1;
     xenvifKthreadGuestRx(queue, true);

@@ -87,7 +87,6 @@ const MAX_IPV6_HDR_LEN = 256;
 function writeTxRspStatus(v: DataView, off: number, status: number): void {
   v.setInt16(off + TX_RESPONSE.STATUS, status, true);
 }
-const rspScratch = { id: 0, status: 0 };
 function writeTxRsp(v: DataView, off: number, r: { id: number; status: number }): void {
   v.setUint16(off + TX_RESPONSE.ID, r.id, true);
   v.setInt16(off + TX_RESPONSE.STATUS, r.status, true);
@@ -101,9 +100,10 @@ export function makeTxResponse(queue: XenvifQueue, id: number, extraCount: numbe
   const tx = queue.tx;
   if (tx === null) return;
   let i = tx.rspProdPvt;
-  rspScratch.id = id;
-  rspScratch.status = status;
-  tx.writeResponse(i, writeTxRsp, rspScratch);
+  const rsp = queue.txScratch.rsp;
+  rsp.id = id;
+  rsp.status = status;
+  tx.writeResponse(i, writeTxRsp, rsp);
   queue.vcpu.charge(COST_RING_RESPONSE);
   if (status === NETIF_RSP_ERROR) queue.modelStats.txErrors++;
   while (extraCount-- > 0) {
@@ -118,7 +118,7 @@ export function makeTxResponse(queue: XenvifQueue, id: number, extraCount: numbe
 export function pushTxResponses(queue: XenvifQueue): void {
   const tx = queue.tx;
   if (tx === null) return;
-  if (tx.pushResponsesAndCheckNotify() && queue.txPort !== 0) queue.vif.ctx.env.hv.evtchnSend(queue.vcpu, queue.txPort);
+  if (tx.pushResponsesAndCheckNotify() && queue.txPort !== 0) queue.vif.ctx.env.evtchn.evtchnSend(queue.vcpu, queue.txPort);
 }
 
 /** xenvif_idx_release: answer the request held by pending slot `idx` and free the slot. */
@@ -161,7 +161,7 @@ export function xenvifFatalTxErr(vif: Xenvif, reason: string): void {
     vif.disabled = true;
     vif.fatalReason = reason;
     const env = vif.ctx.env;
-    env.hv.sim.traceEvent(env.domain.vcpus[0]?.actor.id ?? 0, "netback.fatal", vif.domid, vif.handle);
+    env.trace.traceEvent(env.domain.vcpus[0]?.actor.id ?? 0, "netback.fatal", vif.domid, vif.handle);
     vif.ctx.options.onFatal?.(vif, reason);
   }
   const q0 = vif.queues[0];
@@ -642,8 +642,8 @@ export function txAddCredit(queue: XenvifQueue): void {
 
 /** tx_credit_exceeded: refill when the window has passed; else arm the credit timer and stop. */
 export function txCreditExceeded(queue: XenvifQueue, size: number): boolean {
-  const hv = queue.vif.ctx.env.hv;
-  const now = Math.max(hv.sim.clock.now(), queue.vcpu.actor.nowNs);
+  const env = queue.vif.ctx.env;
+  const now = Math.max(env.clock.now(), queue.vcpu.actor.nowNs);
   const nextCredit = queue.creditWindowStartNs + queue.creditUsec * 1000;
   // The timer could already be pending.
   if (queue.creditTimerPending) {
@@ -659,7 +659,7 @@ export function txCreditExceeded(queue: XenvifQueue, size: number): boolean {
     queue.creditWindowStartNs = nextCredit;
     queue.rateLimited = true;
     const seq = queue.creditTimerSeq;
-    hv.runOn(queue.vcpu, Math.max(nextCredit, hv.sim.clock.now()), () => {
+    env.work.runOn(queue.vcpu, Math.max(nextCredit, env.clock.now()), () => {
       // del_timer_sync ran since it was armed: the timer is gone.
       if (queue.creditTimerSeq === seq) xenvifTxCreditCallback(queue);
     });
@@ -685,7 +685,6 @@ export function xenvifTxCreditCallback(queue: XenvifQueue): void {
 // ---------------------------------------------------------------------------------------------
 // build_gops / submit / action
 
-const extraCountBox = { n: 0 };
 
 /**
  * xenvif_tx_build_gops: turn up to `budget` packets from the TX ring into skbs with their copy
@@ -715,6 +714,7 @@ export function xenvifTxBuildGops(queue: XenvifQueue, budget: number): number {
     idx = (idx + 1) >>> 0;
     tx.reqCons = idx;
     for (let i = 0; i < extras.length; i++) (extras[i] as NetifExtraInfo).type = 0;
+    const extraCountBox = queue.txScratch.extraCount;
     extraCountBox.n = 0;
     if (txreq.flags & NETTXF_extra_info) {
       workToDo = xenvifGetExtras(queue, workToDo, extraCountBox);
@@ -754,7 +754,6 @@ export function xenvifTxBuildGops(queue: XenvifQueue, budget: number): number {
     // The design of Linux bdab82759b8e: the header copy comes from the first slot only.
     if (ctx.config.headerCopy === "first-slot" && dataLen > txreq.size) dataLen = txreq.size;
     // xenvif_alloc_skb: headroom NET_SKB_PAD + NET_IP_ALIGN, then the linear size.
-    skbs.costs = queue.vcpu;
     const skb = skbs.allocSkb(dataLen + NET_SKB_PAD + NET_IP_ALIGN);
     if (skb === null) {
       vif.logMessage("Can't allocate a skb in start_xmit.");
@@ -818,7 +817,7 @@ export function xenvifHandleFragList(queue: XenvifQueue, skb: SkBuff, nskb: SkBu
   skb.len += nskb.len;
   skb.dataLen += nskb.len;
   let offset = skb.headlen;
-  const pages = fragListPages;
+  const pages = queue.txScratch.fragListPages;
   let i = 0;
   for (; offset < skb.len; i++) {
     if (i >= MAX_SKB_FRAGS) throw new Error(`${queue.name}: frag_list does not fit MAX_SKB_FRAGS pages`);
@@ -860,7 +859,6 @@ export function xenvifHandleFragList(queue: XenvifQueue, skb: SkBuff, nskb: SkBu
   skb.truesize += i * PAGE_SIZE;
   return 0;
 }
-const fragListPages: (Page | null)[] = new Array(MAX_SKB_FRAGS).fill(null);
 
 /** __pskb_pull_tail of the design of Linux bdab82759b8e: touching the mapped frags it reads (they need a TLB flush now). */
 function pullTailFirstSlot(queue: XenvifQueue, skb: SkBuff, cb: XenvifTxCb): boolean {
@@ -876,7 +874,6 @@ function pullTailFirstSlot(queue: XenvifQueue, skb: SkBuff, cb: XenvifTxCb): boo
   return skb.pskbPullTail(target - skb.headlen);
 }
 
-const gopPos = { copy: 0, map: 0 };
 const hdrScratch = new Uint8Array(2);
 
 /** xenvif_tx_submit: check each skb's ops, finish it and hand it to the stack. Returns skbs delivered. */
@@ -884,6 +881,7 @@ export function xenvifTxSubmit(queue: XenvifQueue): number {
   const vif = queue.vif;
   const ctx = vif.ctx;
   let workDone = 0;
+  const gopPos = queue.txScratch.gopPos;
   gopPos.copy = 0;
   gopPos.map = 0;
   const n = queue.txQueueLen;
@@ -975,7 +973,6 @@ export function xenvifTxSubmit(queue: XenvifQueue): number {
   return workDone;
 }
 
-const txResults = new Int32Array(2);
 
 /** xenvif_tx_action: build the ops, issue them (two hypercalls or one multicall), submit. */
 export function xenvifTxAction(queue: XenvifQueue, budget: number): number {
@@ -989,7 +986,7 @@ export function xenvifTxAction(queue: XenvifQueue, budget: number): number {
   xenvifTxBuildGops(queue, budget);
   // Without persistent grants every queued packet has a header copy, so this is "no copy op".
   if (queue.txQueueLen === 0) return 0;
-  const { hv, grants, domain } = queue.vif.ctx.env;
+  const { hypercalls, grants, domain } = queue.vif.ctx.env;
   const vcpu = queue.vcpu;
   const tree = queue.txPgTree;
   if (tree !== null) {
@@ -999,7 +996,7 @@ export function xenvifTxAction(queue: XenvifQueue, budget: number): number {
     tree.flushMaps(vcpu, grants, domain);
   } else if (queue.vif.ctx.config.txHypercalls === "multicall") {
     const entries = maps.count > 0 ? multicallEntries(queue).both : multicallEntries(queue).copyOnly;
-    hv.multicall(vcpu, entries, txResults);
+    hypercalls.multicall(vcpu, entries, queue.txScratch.multicallResults);
   } else {
     grants.copy(vcpu, copies);
     if (maps.count !== 0) grants.mapGrantRef(vcpu, maps);
@@ -1011,15 +1008,14 @@ interface McEntries {
   readonly both: MulticallEntry[];
   readonly copyOnly: MulticallEntry[];
 }
-const mcCache = new WeakMap<XenvifQueue, McEntries>();
 function multicallEntries(queue: XenvifQueue): McEntries {
-  let e = mcCache.get(queue);
-  if (e === undefined) {
+  let e = queue.txScratch.multicallEntries;
+  if (e === null) {
     const { grants } = queue.vif.ctx.env;
     const copy = grants.multicallEntry(queue.vcpu, "copy", queue.txCopyOps);
     const map = grants.multicallEntry(queue.vcpu, "map", queue.txMapOps);
     e = { both: [copy, map], copyOnly: [copy] };
-    mcCache.set(queue, e);
+    queue.txScratch.multicallEntries = e;
   }
   return e;
 }
@@ -1091,7 +1087,7 @@ function xenvifTxPersistentGetRequests(queue: XenvifQueue, cb: XenvifTxCb, first
 
 /** machine.copy into `page` at `pageOff`, split where the destination crosses a 4 KiB frame. */
 function copyIntoPage(queue: XenvifQueue, page: Page, pageOff: number, src: number, len: number): void {
-  const machine = queue.vif.ctx.env.hv.machine;
+  const machine = queue.vif.ctx.env.machine;
   while (len > 0) {
     const n = Math.min(len, PAGE_SIZE - (pageOff & (PAGE_SIZE - 1)));
     machine.copy(page.addr(pageOff), src, n);
@@ -1167,7 +1163,7 @@ function xenvifTxPersistentFill(queue: XenvifQueue, cb: XenvifTxCb, pos: { copy:
         }
       }
       const n = Math.min(size, PAGE_SIZE - fragUsed);
-      queue.vif.ctx.env.hv.machine.copy(frag.addr(fragUsed), base + off, n);
+      queue.vif.ctx.env.machine.copy(frag.addr(fragUsed), base + off, n);
       fragUsed += n;
       off += n;
       size -= n;

@@ -20,6 +20,7 @@ import {
   xenbusDevFatal,
   xenbusPrintf,
   xenbusRead,
+  xenbusReadDriverState,
   xenbusReadUnsigned,
   xenbusSwitchState,
   xenbusTransaction,
@@ -111,7 +112,7 @@ export class Netback implements NetbackContext {
 
   newSlotPage(): Page {
     // A wrapped page starts with one reference; put it so it waits at zero for its first mapping.
-    const page = SkbPage.wrap(this.env.hv.machine, [1]);
+    const page = SkbPage.wrap(this.env.machine, [1]);
     putPage(page);
     this.foreign.set(page, { domid: 0, gref: 0, mapped: false });
     return page;
@@ -203,6 +204,10 @@ export class Netback implements NetbackContext {
     const nodename = `${this.backendDir}/${key}`;
     // The toolstack writes the whole directory in one transaction; wait until it is there.
     if (xenbusRead(conn, XBT_NIL, nodename, "frontend") === undefined) return;
+    // xenbus_probe_node: a device that is not new (its state is not Initialising, e.g. one we
+    // removed after switching it to Closed) is ignored; else a frontend writing state 0 or a
+    // state above 8 would have it removed and re-probed forever.
+    if (xenbusReadDriverState(conn, nodename) !== XenbusState.Initialising) return;
     this.netbackProbe(Number(feText), Number(devidText));
   }
 
@@ -365,7 +370,7 @@ export class Netback implements NetbackContext {
         queue.remainingCredit = rate.bytes;
         queue.creditUsec = rate.usec;
       }
-      queue.creditWindowStartNs = this.env.hv.sim.clock.now();
+      queue.creditWindowStartNs = this.env.clock.now();
       if (vif.persistent) xenvifInitPersistentGnts(queue);
       queues.push(queue);
       const err = this.connectDataRings(be, queue, requested);

@@ -37,10 +37,11 @@ import {
   libxlDomainMake,
   XBT_NIL,
   XenStore,
-  Xenbus,
+  type Xenbus,
   type XenbusDevice,
   XenbusState,
   xenbusFrontendDevice,
+  xenbusInit,
   xenbusPrintf,
   xenbusSwitchState,
   xenbusWatchOtherend,
@@ -84,16 +85,13 @@ export class World {
     this.dom0 = this.hv.createDomain({ name: "Domain-0", maxPages: 8192, vcpus: options.dom0Vcpus ?? 2 });
     this.grants = new GrantTables(this.hv);
     this.toolstack = this.store.connect(0);
-    this.pool = new PagePool(this.dom0, { limitFrames: options.dom0PoolFrames ?? 4096 });
-    this.skbs = new SkbAllocator({ pool: this.pool, maxSkbs: 2048 });
+    this.pool = new PagePool(this.dom0, { limitFrames: options.dom0PoolFrames ?? 4096, costs: this.hv.cpuCosts(this.dom0) });
+    this.skbs = new SkbAllocator({ pool: this.pool, maxSkbs: 2048, costs: this.hv.cpuCosts(this.dom0) });
     const v0 = this.dom0.vcpus[0] as Vcpu;
-    let xb: Xenbus | undefined;
-    xb = new Xenbus(
-      this.store.connect(0, { onWatchPending: () => this.hv.runOn(v0, this.hv.sim.clock.now(), () => xb?.processWatchEvents()) }),
-    );
+    const xb = xenbusInit(this.store, 0, { clock: this.hv.sim.clock, work: this.hv, cpu: v0 }).xenbus;
     this.xenbus0 = xb;
     this.netback = new Netback(
-      { hv: this.hv, domain: this.dom0, grants: this.grants, xenbus: xb, skbs: this.skbs },
+      { ...this.hv.kernelOps(), domain: this.dom0, grants: this.grants, xenbus: xb, skbs: this.skbs },
       {
         ...options,
         onReceive: (vif: Xenvif, skb: SkBuff) => {
@@ -179,12 +177,7 @@ export class RawFrontend {
     this.vcpu = domain.vcpus[0] as Vcpu;
     this.devid = options.devid ?? 0;
     this.gnttab = new GnttabGuest(world.grants, this.vcpu, { initialFrames: 4 });
-    let xb: Xenbus | undefined;
-    xb = new Xenbus(
-      world.store.connect(domain.domid, {
-        onWatchPending: () => world.hv.runOn(this.vcpu, world.hv.sim.clock.now(), () => xb?.processWatchEvents()),
-      }),
-    );
+    const xb = xenbusInit(world.store, domain.domid, { clock: world.hv.sim.clock, work: world.hv, cpu: this.vcpu }).xenbus;
     this.xenbus = xb;
     this.paths = libxlDeviceGenericAdd(world.toolstack, {
       devicetype: "vif",

@@ -6,12 +6,13 @@
  * Nothing here is shared with a backend as a JavaScript object: the backend sees only grant
  * references, ring pages in machine memory, event-channel ports and xenstore keys.
  */
-import { type Domain, type Hypervisor, type Vcpu, XEN_PAGE_SIZE } from "@pvnet/hypervisor";
+import { type Domain, type KernelOps, type Vcpu, XEN_PAGE_SIZE } from "@pvnet/hypervisor";
 import { NETIF_RX_RING, NETIF_TX_RING, type NetifExtraInfo, type NetifRxRequest, type NetifRxResponse, type NetifTxRequest, newExtraInfo, newRxRequest, newRxResponse, newTxRequest, XEN_NETIF_EXTRA_TYPE_MAX_WITH_XDP, XEN_NETIF_NR_SLOTS_MIN } from "@pvnet/netif";
 import { constRingSize, type FrontRing } from "@pvnet/shared-ring";
-import { getPage, type Page, putPage, type SkBuff, type SkbAllocator } from "@pvnet/skb-model";
-import type { GnttabGuest, GrantRefHead } from "@pvnet/xen-grant-table";
-import type { XenbusDevice, Xenbus } from "@pvnet/xenstore";
+import { getPage, type Page, putPage, type SkBuff, type SkbAllocOps } from "@pvnet/skb-model";
+import type { GnttabOps, GrantRefHead } from "@pvnet/xen-grant-table";
+import type { XenbusClient, XenbusDevice } from "@pvnet/xenstore";
+import type { TxReqBuilder } from "./tx.js";
 import { newLateEoiState } from "./events.js";
 
 // ------------------------------------------------------------------ constants
@@ -100,17 +101,15 @@ export function isNetfrontError(e: unknown): e is NetfrontError {
  * The frontend's environment, all typed interfaces of the lower packages (docs/architecture.md: drivers get
  * grant operations, event channels, a xenstore client and a clock at construction).
  */
-export interface NetfrontEnv {
-  /** Event channels, VCPU scheduling (runOn/setTimer) and hypercall counting. */
-  readonly hv: Hypervisor;
+export interface NetfrontEnv extends KernelOps {
   /** The guest (DomU) this frontend runs in. */
   readonly domain: Domain;
-  /** The guest's grant table (Linux drivers/xen/grant-table.c). */
-  readonly gnttab: GnttabGuest;
+  /** The guest's grant-table driver (Linux drivers/xen/grant-table.c). */
+  readonly gnttab: GnttabOps;
   /** The guest's xenbus over its own xenstore connection. */
-  readonly xenbus: Xenbus;
+  readonly xenbus: XenbusClient;
   /** The guest kernel's skb allocator; its page pool gives ring pages and RX buffers. */
-  readonly skbs: SkbAllocator;
+  readonly skbs: SkbAllocOps;
 }
 
 /** What the guest's network stack gives the device. */
@@ -327,6 +326,8 @@ export class NetfrontQueue {
 
   // TX: ring, free list of ids, in-flight skbs and grants.
   tx: FrontRing | null = null;
+  /** Scratch building one packet's requests (xennet_start_xmit's locals), made on first use. */
+  txReqBuilder: TxReqBuilder | null = null;
   txRingRef = INVALID_GRANT_REF;
   txRingPage: Page | null = null;
   readonly txSkbs: (SkBuff | null)[] = new Array(NET_TX_RING_SIZE).fill(null);
@@ -441,10 +442,6 @@ export class NetfrontInfo {
     readonly napiBudget: number,
   ) {}
 
-  get hv(): Hypervisor {
-    return this.env.hv;
-  }
-
   /** The backend's domid (xbdev->otherend_id). */
   get otherendId(): number {
     return this.xbdev.otherendId;
@@ -456,7 +453,7 @@ export class NetfrontInfo {
     if (this.alerts.length >= MAX_ALERTS_KEPT) this.alerts.shift();
     this.alerts.push(queue === null ? message : `q${queue.id}: ${message}`);
     const vcpu = queue?.vcpu ?? this.env.domain.vcpus[0];
-    this.env.hv.sim.traceEvent(vcpu?.actor.id ?? 0, "netfront.alert", this.env.domain.domid, queue?.id ?? -1);
+    this.env.trace.traceEvent(vcpu?.actor.id ?? 0, "netfront.alert", this.env.domain.domid, queue?.id ?? -1);
   }
 
   /** Mark the device broken: "Disabled for further use". */
@@ -493,7 +490,7 @@ function armDeferredTimer(np: NetfrontInfo, vcpu: Vcpu): void {
   if (np.deferredTimerArmed || np.deferredRetries >= GNTTAB_DEFERRED_MAX_RETRIES) return;
   np.deferredTimerArmed = true;
   np.deferredRetries++;
-  np.hv.setTimer(vcpu, GNTTAB_DEFERRED_RETRY_NS, (v) => {
+  np.env.work.setTimer(vcpu, GNTTAB_DEFERRED_RETRY_NS, (v) => {
     np.deferredTimerArmed = false;
     gnttabHandleDeferred(np);
     if (np.deferred.length > 0) armDeferredTimer(np, v);

@@ -58,17 +58,17 @@ export function xenIrqLateeoi(q: NetfrontQueue, st: LateEoiState, port: number, 
   const np = q.info;
   const life = q.generation;
   st.delayed = true;
-  np.hv.maskEvtchn(np.env.domain, port);
-  np.hv.setTimer(vcpu, delay * JIFFY_NS, (v) => {
+  np.env.evtchn.maskEvtchn(np.env.domain, port);
+  np.env.work.setTimer(vcpu, delay * JIFFY_NS, (v) => {
     // A teardown since closed the channel (and a new connection has channels of its own).
     if (q.generation !== life || !q.live) return;
     st.delayed = false;
     if (np.broken) return; // a broken device never EOIs
-    np.hv.evtchnUnmask(v, port);
+    np.env.evtchn.evtchnUnmask(v, port);
   });
 }
 
 /** A broken device's handler returns without xen_irq_lateeoi: the channel stays masked. */
 export function xenIrqNoEoi(q: NetfrontQueue, port: number): void {
-  q.info.hv.maskEvtchn(q.info.env.domain, port);
+  q.info.env.evtchn.maskEvtchn(q.info.env.domain, port);
 }

@@ -15,7 +15,7 @@ const ENOMEM = 12;
 /** A zeroed page of the guest's pool (nothing of older data is ever visible to the backend), or null. */
 function zeroedPage(np: NetfrontInfo): Page | null {
   const page = np.env.skbs.pool.allocPage();
-  if (page !== null) np.hv.machine.fill(page.addr(0), 0, page.size);
+  if (page !== null) np.env.machine.fill(page.addr(0), 0, page.size);
   return page;
 }
 

@@ -111,7 +111,7 @@ function xennetAllocOneRxBuffer(q: NetfrontQueue): SkBuff | null {
   }
   // __GFP_ZERO (XSA-403, "xen/netfront: fix leaking data in shared pages"): the page is granted
   // whole, so nothing it held before may be visible to the backend.
-  q.info.hv.machine.fill(page.addr(0), 0, PAGE_SIZE);
+  q.info.env.machine.fill(page.addr(0), 0, PAGE_SIZE);
   skb.addRxFrag(0, page, 0, 0, PAGE_SIZE);
   skb.reserve(NET_IP_ALIGN); // align the IP header
   return skb;
@@ -122,7 +122,7 @@ function modRefillTimer(q: NetfrontQueue): void {
   const gen = ++q.refillTimerGen;
   const life = q.generation;
   q.refillTimerArmed = true;
-  q.info.hv.setTimer(q.vcpu, RX_REFILL_TIMEOUT_NS, () => {
+  q.info.env.work.setTimer(q.vcpu, RX_REFILL_TIMEOUT_NS, () => {
     if (q.generation !== life || q.refillTimerGen !== gen) return;
     q.refillTimerArmed = false;
     napiSchedule(q);
@@ -180,7 +180,7 @@ export function xennetAllocRxBuffers(q: NetfrontQueue, vcpu: Vcpu): void {
   q.stats.rxPushes++;
   if (rx.pushRequestsAndCheckNotify()) {
     q.stats.rxNotifies++;
-    np.hv.evtchnSend(vcpu, q.rxEvtchn);
+    np.env.evtchn.evtchnSend(vcpu, q.rxEvtchn);
   }
 }
 
@@ -329,7 +329,7 @@ function xennetCopyPersistentRx(q: NetfrontQueue, rx: NetifRxResponse, skb: SkBu
   const dst = skb?.shinfo.frags[0]?.page;
   if (dst === null || dst === undefined || rx.status === 0) return;
   // rx.offset + rx.status <= XEN_PAGE_SIZE was checked by the caller.
-  q.info.hv.machine.copy(dst.addr(rx.offset), (q.rxPgPage[k] as Page).addr(rx.offset), rx.status);
+  q.info.env.machine.copy(dst.addr(rx.offset), (q.rxPgPage[k] as Page).addr(rx.offset), rx.status);
   const extra = first ? Math.max(0, rx.status - RX_COPY_THRESHOLD) : rx.status;
   if (extra > 0) {
     vcpu.charge(COST_MEMCPY, extra);
@@ -582,7 +582,7 @@ export function napiSchedule(q: NetfrontQueue): void {
   if (q.napiScheduled || !q.live) return;
   q.napiScheduled = true;
   const life = q.generation;
-  q.info.hv.runOn(q.vcpu, q.vcpu.actor.nowNs, (v) => napiRun(q, life, v));
+  q.info.env.work.runOn(q.vcpu, q.vcpu.actor.nowNs, (v) => napiRun(q, life, v));
 }
 
 function napiRun(q: NetfrontQueue, life: number, vcpu: Vcpu): void {
@@ -591,7 +591,7 @@ function napiRun(q: NetfrontQueue, life: number, vcpu: Vcpu): void {
   const work = xennetPoll(q, budget, vcpu);
   // At the budget NAPI stays scheduled and polls again (after other work on this VCPU).
   if (work >= budget && q.generation === life && q.live && !q.info.broken) {
-    q.info.hv.runOn(q.vcpu, vcpu.actor.nowNs, (v) => napiRun(q, life, v));
+    q.info.env.work.runOn(q.vcpu, vcpu.actor.nowNs, (v) => napiRun(q, life, v));
   }
 }
 

@@ -106,7 +106,7 @@ export function xennetMaybeWakeTx(q: NetfrontQueue): void {
     const wake = np.options.onQueueWake;
     if (wake !== undefined) {
       const gen = q.generation;
-      np.hv.runOn(q.vcpu, q.vcpu.actor.nowNs, () => {
+      np.env.work.runOn(q.vcpu, q.vcpu.actor.nowNs, () => {
         if (q.generation === gen && !q.stopped) wake(q.id);
       });
     }
@@ -215,7 +215,7 @@ export function bounceSkb(np: NetfrontInfo, skb: SkBuff, vcpu: Vcpu): SkBuff | n
   // __GFP_ZERO: nothing but the packet is ever visible in the granted pages.
   const head = n.headPage;
   for (let off = n.head; off < n.head + n.endOffset; off += PAGE_SIZE) {
-    np.hv.machine.fill(head.addr(off), 0, Math.min(PAGE_SIZE, n.head + n.endOffset - off));
+    np.env.machine.fill(head.addr(off), 0, Math.min(PAGE_SIZE, n.head + n.endOffset - off));
   }
   n.reserve(headerlen);
   n.put(skb.len);
@@ -258,7 +258,7 @@ function netifNeedsGso(np: NetfrontInfo, skb: SkBuff): boolean {
 }
 
 /** Builds the requests of one packet into the queue's scratch (struct xennet_gnttab_make_txreq). */
-class TxReqBuilder {
+export class TxReqBuilder {
   q!: NetfrontQueue;
   skb!: SkBuff;
   vcpu!: Vcpu;
@@ -311,7 +311,6 @@ class TxReqBuilder {
   }
 }
 
-const builder = new TxReqBuilder();
 
 /**
  * xennet_start_xmit on queue `queueIndex` (chosen by xennet_select_queue). Returns NETDEV_TX_OK
@@ -362,7 +361,8 @@ export function xennetStartXmit(np: NetfrontInfo, skb: SkBuff, queueIndex: numbe
   // Invariant: a running queue has room for a worst-case packet (netfront_tx_slot_available).
   if (tx === null || tx.freeRequests() < slots + (gso ? 1 : 0)) throw new NetfrontError("BUG", "tx ring full on a running queue");
 
-  const b = builder;
+  q.txReqBuilder ??= new TxReqBuilder();
+  const b = q.txReqBuilder;
   b.q = q;
   b.skb = skb;
   b.vcpu = vcpu;
@@ -415,7 +415,7 @@ function xennetTxPush(np: NetfrontInfo, q: NetfrontQueue, n: number, gso: boolea
   stats.txPushes++;
   if (tx.pushRequestsAndCheckNotify()) {
     stats.txNotifies++;
-    np.hv.evtchnSend(vcpu, q.txEvtchn);
+    np.env.evtchn.evtchnSend(vcpu, q.txEvtchn);
   }
   stats.txPackets++;
   stats.txBytes += bytes;

@@ -131,8 +131,8 @@ export function xennetConnect(np: NetfrontInfo): number {
   np.carrier = true; // netif_carrier_on
   const v = watchVcpu(np);
   for (const q of np.queues) {
-    np.hv.evtchnSend(v, q.txEvtchn);
-    if (q.txEvtchn !== q.rxEvtchn) np.hv.evtchnSend(v, q.rxEvtchn);
+    np.env.evtchn.evtchnSend(v, q.txEvtchn);
+    if (q.txEvtchn !== q.rxEvtchn) np.env.evtchn.evtchnSend(v, q.rxEvtchn);
     xennetAllocRxBuffers(q, v);
   }
   return 0;
@@ -144,7 +144,7 @@ export function xennetConnect(np: NetfrontInfo): number {
  * RX half saw new ones; no EOI at all once the device is broken.
  */
 function bindHandlers(np: NetfrontInfo, q: NetfrontQueue): void {
-  const hv = np.hv;
+  const evtchn = np.env.evtchn;
   const dom = np.env.domain;
   const life = q.generation;
   /** xennet_handle_tx: false when broken; `work` when responses were reaped. */
@@ -163,9 +163,8 @@ function bindHandlers(np: NetfrontInfo, q: NetfrontQueue): void {
   };
   // startup_dynirq: the channel is unmasked when its handler is bound. A port number used before
   // may still be masked (a broken device never EOIs, a delayed EOI was pending at teardown).
-  const ev = hv.evtchnOf(dom.domid);
   for (const port of q.txEvtchn === q.rxEvtchn ? [q.txEvtchn] : [q.txEvtchn, q.rxEvtchn]) {
-    if (ev.isMasked(port)) hv.evtchnUnmask(q.vcpu, port);
+    if (evtchn.isEvtchnMasked(dom, port)) evtchn.evtchnUnmask(q.vcpu, port);
   }
   let work = false;
   const eoi = (ok: boolean, st: LateEoiState, port: number, vcpu: Vcpu) => {
@@ -174,18 +173,18 @@ function bindHandlers(np: NetfrontInfo, q: NetfrontQueue): void {
     else xenIrqNoEoi(q, port);
   };
   if (q.txEvtchn === q.rxEvtchn) {
-    hv.bindHandler(dom, q.txEvtchn, (port, vcpu) => {
+    evtchn.bindHandler(dom, q.txEvtchn, (port, vcpu) => {
       q.stats.interrupts++;
       work = false;
       eoi(handleTx(vcpu) && handleRx(), q.txEoi, port, vcpu);
     });
   } else {
-    hv.bindHandler(dom, q.txEvtchn, (port, vcpu) => {
+    evtchn.bindHandler(dom, q.txEvtchn, (port, vcpu) => {
       q.stats.interrupts++;
       work = false;
       eoi(handleTx(vcpu), q.txEoi, port, vcpu);
     });
-    hv.bindHandler(dom, q.rxEvtchn, (port, vcpu) => {
+    evtchn.bindHandler(dom, q.rxEvtchn, (port, vcpu) => {
       q.stats.interrupts++;
       work = false;
       eoi(handleRx(), q.rxEoi, port, vcpu);
@@ -196,8 +195,8 @@ function bindHandlers(np: NetfrontInfo, q: NetfrontQueue): void {
 /** xenbus_alloc_evtchn for the backend's domain, delivered to the queue's VCPU. */
 function allocEvtchn(np: NetfrontInfo, q: NetfrontQueue): number {
   const v = watchVcpu(np);
-  const port = np.hv.evtchnAllocUnbound(v, np.otherendId);
-  if (q.vcpu.id !== 0) np.hv.evtchnBindVcpu(v, port, q.vcpu.id);
+  const port = np.env.evtchn.evtchnAllocUnbound(v, np.otherendId);
+  if (q.vcpu.id !== 0) np.env.evtchn.evtchnBindVcpu(v, port, q.vcpu.id);
   return port;
 }
 
@@ -205,7 +204,7 @@ function allocEvtchn(np: NetfrontInfo, q: NetfrontQueue): number {
 function setupRing(np: NetfrontInfo, which: "tx" | "rx"): { page: Page; ref: number; ring: FrontRing } | number {
   const page = np.env.skbs.pool.allocPage();
   if (page === null) return -ENOMEM;
-  const machine = np.hv.machine;
+  const machine = np.env.machine;
   machine.fill(page.addr(0), 0, XEN_PAGE_SIZE);
   const ref = np.env.gnttab.grantForeignAccess(np.otherendId, page.gfns[0] as number, false);
   watchVcpu(np).charge(COST_GRANT_ACCESS);
@@ -367,7 +366,7 @@ export function talkToNetback(np: NetfrontInfo): number {
  */
 export function xennetDisconnectBackend(np: NetfrontInfo): void {
   np.carrier = false;
-  const hv = np.hv;
+  const evtchn = np.env.evtchn;
   const v = watchVcpu(np);
   const endAccess = (ref: number, page: Page | null): void => xennetEndAccessDeferred(np, ref, page, v);
   for (const q of np.queues) {
@@ -377,9 +376,9 @@ export function xennetDisconnectBackend(np: NetfrontInfo): void {
     q.live = false;
     for (const port of q.txEvtchn === q.rxEvtchn ? [q.txEvtchn] : [q.txEvtchn, q.rxEvtchn]) {
       if (port === 0) continue;
-      hv.unbindHandler(np.env.domain, port);
+      evtchn.unbindHandler(np.env.domain, port);
       try {
-        hv.evtchnClose(v, port); // unbind_from_irqhandler closes the port
+        evtchn.evtchnClose(v, port); // unbind_from_irqhandler closes the port
       } catch (e) {
         if (!isXenError(e)) throw e;
       }

@@ -5,7 +5,7 @@
 import { type Domain, Hypervisor, type Vcpu } from "@pvnet/hypervisor";
 import { PagePool, type SkBuff, SkbAllocator, SkbComposer } from "@pvnet/skb-model";
 import { GnttabGuest, GrantTables } from "@pvnet/xen-grant-table";
-import { libxlDeviceGenericAdd, libxlDomainMake, Xenbus, XenStore } from "@pvnet/xenstore";
+import { libxlDeviceGenericAdd, libxlDomainMake, XenStore, xenbusInit } from "@pvnet/xenstore";
 import { Netfront, type NetfrontOptions } from "../src/index.js";
 import { type PeerFeatures, TestBackend } from "./peer.js";
 
@@ -38,18 +38,6 @@ export interface WorldOptions {
   trusted?: boolean;
 }
 
-function watchRunner(hv: Hypervisor, vcpu: Vcpu, bus: () => Xenbus): () => void {
-  let queued = false;
-  return () => {
-    if (queued) return;
-    queued = true;
-    hv.runOn(vcpu, vcpu.actor.nowNs, () => {
-      queued = false;
-      bus().processWatchEvents();
-    });
-  };
-}
-
 export function makeWorld(opts: WorldOptions = {}): World {
   const hv = new Hypervisor({ frames: 16384, seed: opts.seed ?? 1 });
   const dom0 = hv.createDomain({ name: "Domain-0", maxPages: 4096 });
@@ -68,18 +56,16 @@ export function makeWorld(opts: WorldOptions = {}): World {
   });
   const v0 = dom0.vcpus[0] as Vcpu;
   const u0 = domU.vcpus[0] as Vcpu;
-  let beBus: Xenbus | undefined;
-  let feBus: Xenbus | undefined;
-  beBus = new Xenbus(store.connect(0, { onWatchPending: watchRunner(hv, v0, () => beBus as Xenbus) }));
-  feBus = new Xenbus(store.connect(domU.domid, { onWatchPending: watchRunner(hv, u0, () => feBus as Xenbus) }));
+  const beBus = xenbusInit(store, 0, { clock: hv.sim.clock, work: hv, cpu: v0 }).xenbus;
+  const feBus = xenbusInit(store, domU.domid, { clock: hv.sim.clock, work: hv, cpu: u0 }).xenbus;
   const gnttab = new GnttabGuest(grants, u0);
-  const pool = new PagePool(domU, { limitFrames: opts.poolFrames ?? 6000, costs: u0 });
-  const skbs = new SkbAllocator({ pool, maxSkbs: 4096, costs: u0 });
+  const pool = new PagePool(domU, { limitFrames: opts.poolFrames ?? 6000, costs: hv.cpuCosts(domU) });
+  const skbs = new SkbAllocator({ pool, maxSkbs: 4096, costs: hv.cpuCosts(domU) });
   const be = new TestBackend(hv, dom0, grants, beBus, domU.domid, 0, opts.features ?? {});
   const received: SkBuff[] = [];
   const wakes: number[] = [];
   const fe = new Netfront(
-    { hv, domain: domU, gnttab, xenbus: feBus, skbs },
+    { ...hv.kernelOps(), domain: domU, gnttab, xenbus: feBus, skbs },
     {
       devid: 0,
       onReceive: (skb) => received.push(skb),

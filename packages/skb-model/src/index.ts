@@ -88,4 +88,5 @@ export {
   type UbufCallback,
   UbufInfo,
 } from "./skbuff.js";
+export type { PageAllocOps, SkbAllocOps } from "./alloc-ops.js";
 export { gnttabCountGrant, xenOffsetInPage, xennetCountSkbSlots } from "./slots.js";

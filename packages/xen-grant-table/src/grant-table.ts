@@ -8,6 +8,7 @@
  * compare-and-swap exactly as _set_status_v1 does, so a guest racing the hypervisor gets what it
  * would get from Xen. Pin counts and the frame being granted (active entries) are hypervisor state.
  */
+import type { GrantOps } from "./grant-ops.js";
 import {
   DOMID_SELF,
   type Domain,
@@ -118,7 +119,7 @@ class DomainGrantTable {
   }
 }
 
-export class GrantTables {
+export class GrantTables implements GrantOps {
   readonly machine: Machine;
   readonly variant: MaptrackVariant;
   readonly maxGrantFrames: number;

@@ -1,3 +1,4 @@
+export type { GnttabOps, GrantOps } from "./grant-ops.js";
 export { GrantTableError, type GrantTableErrorCode, isGrantTableError } from "./errors.js";
 export {
   ENOSPC,

@@ -44,6 +44,7 @@ export {
   XsFrameDecoder,
 } from "./wire.js";
 export type {
+  XenbusClient,
   XenbusDevice,
   XenbusDevicePaths,
   XenbusDeviceSpec,
@@ -51,6 +52,7 @@ export type {
   XenbusStateValue,
   XenbusWatch,
   XenbusWatchCallback,
+  XenstoreClient,
 } from "./xenbus.js";
 export {
   libxlDeviceGenericAdd,
@@ -77,3 +79,4 @@ export {
   xenbusTransaction,
   xenbusWatchOtherend,
 } from "./xenbus.js";
+export { type XenbusKernel, type XenwatchRunner, xenbusInit } from "./xenwatch.js";

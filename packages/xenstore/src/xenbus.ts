@@ -8,6 +8,15 @@
  * domain runs its watch callbacks (`Xenbus.processWatchEvents`).
  */
 import type { Connection, WatchEvent } from "./connection.js";
+
+/**
+ * A kernel's xenstore client (the xs_* calls of drivers/xen/xenbus/xenbus_xs.c), implemented by
+ * `Connection`; a threaded runner supplies one that talks xenstored's wire protocol.
+ */
+export type XenstoreClient = Pick<
+  Connection,
+  "domid" | "read" | "write" | "directory" | "exists" | "rm" | "transactionStart" | "transactionEnd" | "watch" | "unwatch" | "takeWatchEvents" | "pendingWatchEvents"
+>;
 import { XBT_NIL } from "./connection.js";
 import { isXenstoreError, XenstoreError } from "./errors.js";
 import type { XsPermissions } from "./perms.js";
@@ -41,7 +50,7 @@ export function xenbusJoin(dir: string, node: string): string {
 }
 
 /** xenbus_read: the value, or undefined when the node does not exist. */
-export function xenbusRead(conn: Connection, tx: number, dir: string, node: string): string | undefined {
+export function xenbusRead(conn: XenstoreClient, tx: number, dir: string, node: string): string | undefined {
   try {
     return conn.read(xenbusJoin(dir, node), tx);
   } catch (err) {
@@ -56,7 +65,7 @@ function parseIntValue(s: string): number | undefined {
 }
 
 /** xenbus_scanf(..., "%d"): ENOENT if missing, EINVAL if not a number. */
-export function xenbusScanfInt(conn: Connection, tx: number, dir: string, node: string): number {
+export function xenbusScanfInt(conn: XenstoreClient, tx: number, dir: string, node: string): number {
   const v = conn.read(xenbusJoin(dir, node), tx);
   const n = parseIntValue(v);
   if (n === undefined) throw new XenstoreError("EINVAL", `${xenbusJoin(dir, node)} = '${v}' is not a number`);
@@ -64,14 +73,14 @@ export function xenbusScanfInt(conn: Connection, tx: number, dir: string, node: 
 }
 
 /** xenbus_read_unsigned: the number, or `defaultValue` when missing or unparsable. */
-export function xenbusReadUnsigned(conn: Connection, dir: string, node: string, defaultValue: number): number {
+export function xenbusReadUnsigned(conn: XenstoreClient, dir: string, node: string, defaultValue: number): number {
   const v = xenbusRead(conn, XBT_NIL, dir, node);
   const n = v === undefined ? undefined : parseIntValue(v);
   return n === undefined || n < 0 ? defaultValue : n;
 }
 
 /** A feature flag (`feature-sg`, ...): true when present and non-zero; absent means 0. */
-export function xenbusReadFeature(conn: Connection, dir: string, name: string): boolean {
+export function xenbusReadFeature(conn: XenstoreClient, dir: string, name: string): boolean {
   return xenbusReadUnsigned(conn, dir, name, 0) !== 0;
 }
 
@@ -84,7 +93,7 @@ type GatherValue<T extends XenbusGatherType> = T extends "string" ? string : T e
  * otherwise, EINVAL for a bad number); "feature" keys default to false when absent.
  */
 export function xenbusGather<S extends Record<string, XenbusGatherType>>(
-  conn: Connection,
+  conn: XenstoreClient,
   tx: number,
   dir: string,
   spec: S,
@@ -102,13 +111,13 @@ export function xenbusGather<S extends Record<string, XenbusGatherType>>(
 }
 
 /** xenbus_printf / xenbus_write: numbers are written in decimal, booleans as 1/0. */
-export function xenbusPrintf(conn: Connection, tx: number, dir: string, node: string, value: string | number | boolean): void {
+export function xenbusPrintf(conn: XenstoreClient, tx: number, dir: string, node: string, value: string | number | boolean): void {
   const s = typeof value === "boolean" ? (value ? "1" : "0") : String(value);
   conn.write(xenbusJoin(dir, node), s, tx);
 }
 
 /** xenbus_read_driver_state: `path/state`, Unknown when missing or not a state. */
-export function xenbusReadDriverState(conn: Connection, path: string): XenbusStateValue {
+export function xenbusReadDriverState(conn: XenstoreClient, path: string): XenbusStateValue {
   let n: number;
   try {
     n = xenbusReadUnsigned(conn, path, "state", XenbusState.Unknown);
@@ -131,6 +140,9 @@ export interface XenbusWatch {
   readonly callback: XenbusWatchCallback;
 }
 
+/** What a driver uses of its kernel's xenbus: the xenstore client and xenbus watches. */
+export type XenbusClient = Pick<Xenbus, "conn" | "domid" | "registerXenbusWatch" | "xenbusWatchPathfmt" | "unregisterXenbusWatch">;
+
 /**
  * A domain's xenbus core: owns its xenstore connection's watches and runs their callbacks when
  * asked (the xenwatch thread). Tokens are `xbw<n>`, numbered per instance, so runs replay.
@@ -139,7 +151,7 @@ export class Xenbus {
   private readonly watches = new Map<string, XenbusWatch>();
   private nextToken = 1;
 
-  constructor(readonly conn: Connection) {}
+  constructor(readonly conn: XenstoreClient) {}
 
   /** The domain this xenbus belongs to. */
   get domid(): number {
@@ -186,7 +198,7 @@ export class Xenbus {
 
 /** struct xenbus_device: one end of a split device. */
 export interface XenbusDevice {
-  readonly xenbus: Xenbus;
+  readonly xenbus: XenbusClient;
   readonly devicetype: string;
   /** This end's directory. */
   readonly nodename: string;
@@ -284,7 +296,7 @@ export function xenbusBackendPath(backendDomid: number, devicetype: string, fron
 }
 
 /** The frontend's device (xenbus_probe_frontend): reads `backend-id` and `backend`. */
-export function xenbusFrontendDevice(xenbus: Xenbus, devicetype: string, devid: number): XenbusDevice {
+export function xenbusFrontendDevice(xenbus: XenbusClient, devicetype: string, devid: number): XenbusDevice {
   const dev: XenbusDevice = {
     xenbus,
     devicetype,
@@ -299,7 +311,7 @@ export function xenbusFrontendDevice(xenbus: Xenbus, devicetype: string, devid: 
 }
 
 /** The backend's device (xenbus_probe_backend): reads `frontend-id` and `frontend`. */
-export function xenbusBackendDevice(xenbus: Xenbus, devicetype: string, frontendDomid: number, devid: number): XenbusDevice {
+export function xenbusBackendDevice(xenbus: XenbusClient, devicetype: string, frontendDomid: number, devid: number): XenbusDevice {
   const dev: XenbusDevice = {
     xenbus,
     devicetype,
@@ -335,7 +347,7 @@ export interface XenbusDevicePaths {
 const TOOLSTACK_MAX_RETRIES = 64;
 
 /** Run `body` in a transaction, retrying on EAGAIN (libxl's `for (;;) { t = xs_transaction_start ... }`). */
-export function xenbusTransaction<T>(conn: Connection, body: (tx: number) => T): T {
+export function xenbusTransaction<T>(conn: XenstoreClient, body: (tx: number) => T): T {
   for (let attempt = 0; ; attempt++) {
     const tx = conn.transactionStart();
     let result: T;
@@ -355,7 +367,7 @@ export function xenbusTransaction<T>(conn: Connection, body: (tx: number) => T):
 }
 
 /** xs_rm whose failure libxl ignores (the parent may not exist yet). */
-function rmIgnoringEnoent(conn: Connection, path: string, tx: number): void {
+function rmIgnoringEnoent(conn: XenstoreClient, path: string, tx: number): void {
   try {
     conn.rm(path, tx);
   } catch (err) {

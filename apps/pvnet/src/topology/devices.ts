@@ -1,19 +1,13 @@
 /**
- * Building blocks shared by the topologies: a domain's kernel memory (page pool and skb
- * allocator), the toolstack adding a vif, a netfront bound to it, and the teardown audit.
+ * What the topologies share besides the host (@pvnet/host): the traffic options `pvnet run`
+ * passes through, their checks, netback's data-path options, and the report every topology gives.
  */
-import type { HypercallSnapshot, Vcpu } from "@pvnet/hypervisor";
-import { type HeaderCopyMode, type Netback, type NetbackOptions, type TxHypercallMode, XENVIF_RX_QUEUE_MAX_SKBS } from "@pvnet/netback";
-import { Netfront, type NetfrontOptions } from "@pvnet/netfront";
-import { PagePool, type SkbDesc, SkbAllocator, skbDescLen } from "@pvnet/skb-model";
-import { libxlDeviceGenericAdd } from "@pvnet/xenstore";
-import { formatMac, MAX_FRAME, minFrameSize } from "../traffic/frame.js";
-import { l4Of } from "../traffic/generator.js";
-import type { Host, Kernel } from "./host.js";
+import type { HypercallSnapshot } from "@pvnet/hypervisor";
+import { MAX_FRAME, minFrameSize, l4Of, type TeardownAudit } from "@pvnet/host";
+import { type HeaderCopyMode, type NetbackOptions, type TxHypercallMode, XENVIF_RX_QUEUE_MAX_SKBS } from "@pvnet/netback";
+import { type SkbDesc, skbDescLen } from "@pvnet/skb-model";
 import type { PhaseTiming } from "./measure.js";
 
-/** Pages for a domain: ring pages and RX buffers (about 260 frames a queue) plus traffic. */
-export const PAGES_PER_QUEUE = 2048;
 /**
  * Default in-flight bound of a topology's generator: half of netback's RX internal queue
  * (XENVIF_RX_QUEUE_BYTES, 512 KiB), so a well-behaved sender never overruns it.
@@ -88,55 +82,6 @@ export function netbackDataPath(options: TrafficOptions): Pick<NetbackOptions, "
     ...(persistentSides(options).backend ? { persistentGrants: true } : {}),
   };
 }
-/** Bound on live skbs of one domain's allocator. */
-const MAX_SKBS = 4096;
-
-/** A domain's kernel memory: its page pool and skb allocator, charged to its VCPU 0. */
-export interface KernelMemory {
-  readonly pool: PagePool;
-  readonly skbs: SkbAllocator;
-}
-
-export function kernelMemory(kernel: Kernel, queues: number): KernelMemory {
-  const pool = new PagePool(kernel.domain, { limitFrames: PAGES_PER_QUEUE * (queues + 1), costs: kernel.vcpu0 });
-  return { pool, skbs: new SkbAllocator({ pool, maxSkbs: MAX_SKBS, costs: kernel.vcpu0 }) };
-}
-
-/** Boot a domain sized for `queues` queues: one VCPU per queue plus one for a traffic generator. */
-export function bootForQueues(host: Host, name: string, queues: number): Kernel {
-  return host.boot(name, PAGES_PER_QUEUE * (queues + 2), queues + 1);
-}
-
-/**
- * xl network-attach: the toolstack adds vif `devid` of `guest` (netback, already watching, probes
- * it), then the guest's netfront probes its half. Both walk xenbus to Connected when the
- * simulation runs.
- */
-export function attachVif(
-  host: Host,
-  guest: Kernel,
-  memory: KernelMemory,
-  options: { readonly devid: number; readonly mac: Uint8Array; readonly queues: number } & Pick<NetfrontOptions, "onReceive" | "onQueueWake" | "persistentGrants">,
-): Netfront {
-  libxlDeviceGenericAdd(host.toolstack, {
-    devicetype: "vif",
-    frontendDomid: guest.domain.domid,
-    devid: options.devid,
-    frontendKeys: { mac: formatMac(options.mac) },
-  });
-  return new Netfront(
-    { hv: host.hv, domain: guest.domain, gnttab: guest.gnttab, xenbus: guest.xenbus, skbs: memory.skbs },
-    {
-      devid: options.devid,
-      maxQueues: options.queues,
-      onReceive: options.onReceive,
-      ...(options.onQueueWake === undefined ? {} : { onQueueWake: options.onQueueWake }),
-      ...(options.persistentGrants === true ? { persistentGrants: true } : {}),
-      vcpuOf: (q) => guest.domain.vcpus[q % options.queues] as Vcpu,
-    },
-  );
-}
-
 /** What every topology's report holds (the JSON of `pvnet run`), besides its own counters. */
 export interface TrafficReport extends PhaseTiming {
   readonly pktSize: number;
@@ -163,53 +108,3 @@ export interface TrafficReport extends PhaseTiming {
   readonly teardown: TeardownAudit;
 }
 
-/** What is left after every vif was detached: every count is 0 when nothing leaked. */
-export interface TeardownAudit {
-  readonly dom0Grants: { readonly maps: number; readonly handles: number; readonly pins: number };
-  readonly guestGrants: { readonly maps: number; readonly handles: number; readonly pins: number };
-  readonly netback: Readonly<Record<string, number>>;
-  readonly netfront: Readonly<Record<string, number>>;
-  readonly dom0PagesInUse: number;
-  readonly guestPagesInUse: number;
-  readonly eventChannelsOpen: number;
-}
-
-/**
- * Detach every frontend (xl network-detach: the frontend closes, the backend follows), run the
- * teardown to completion, and count what is left, summed over the guests.
- */
-export function detachAndAudit(
-  host: Host,
-  dom0: Kernel,
-  dom0Memory: KernelMemory,
-  netback: Netback,
-  guests: ReadonlyArray<{ readonly kernel: Kernel; readonly memory: KernelMemory; readonly netfront: Netfront }>,
-): TeardownAudit {
-  const { hv } = host;
-  for (const g of guests) g.netfront.remove();
-  hv.run({ maxEvents: 1_000_000 });
-  dom0Memory.skbs.drain();
-  const guestGrants = { maps: 0, handles: 0, pins: 0 };
-  const netfront: Record<string, number> = {};
-  let guestPagesInUse = 0;
-  let eventChannelsOpen = hv.evtchnOf(dom0.domain.domid).openPorts().length;
-  for (const g of guests) {
-    g.memory.skbs.drain();
-    const o = host.grants.outstanding(g.kernel.domain);
-    guestGrants.maps += o.maps;
-    guestGrants.handles += o.handles;
-    guestGrants.pins += o.pins;
-    for (const [k, v] of Object.entries(g.netfront.outstanding())) netfront[k] = (netfront[k] ?? 0) + v;
-    guestPagesInUse += g.memory.pool.pagesInUse;
-    eventChannelsOpen += hv.evtchnOf(g.kernel.domain.domid).openPorts().length;
-  }
-  return {
-    dom0Grants: host.grants.outstanding(dom0.domain),
-    guestGrants,
-    netback: { ...netback.outstanding() },
-    netfront,
-    dom0PagesInUse: dom0Memory.pool.pagesInUse,
-    guestPagesInUse,
-    eventChannelsOpen,
-  };
-}

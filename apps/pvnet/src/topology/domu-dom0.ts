@@ -4,21 +4,29 @@
  * sending side and a verifying sink on the receiving side. The two drivers share nothing but
  * machine memory, event channels and xenstore keys.
  */
+import {
+  attachVif,
+  bootForQueues,
+  defaultLayout,
+  detachAndAudit,
+  FrameReceiver,
+  Host,
+  kernelMemory,
+  l4Of,
+  TrafficGenerator,
+  windowPackets,
+  writeFrame,
+  xenMac,
+} from "@pvnet/host";
 import type { Vcpu } from "@pvnet/hypervisor";
 import { Netback, type Xenvif, xenvifStartXmit } from "@pvnet/netback";
 import { NETDEV_TX_OK } from "@pvnet/netfront";
 import { Pktgen, SkbComposer } from "@pvnet/skb-model";
 import type { CostProfile } from "@pvnet/sim";
 import type { MaptrackVariant } from "@pvnet/xen-grant-table";
-import { writeFrame, xenMac } from "../traffic/frame.js";
-import { defaultLayout, FrameReceiver, l4Of, TrafficGenerator, windowPackets } from "../traffic/generator.js";
 import {
-  attachVif,
-  bootForQueues,
   checkTrafficOptions,
   DEFAULT_WINDOW_BYTES,
-  detachAndAudit,
-  kernelMemory,
   MAX_EVENTS_PER_PACKET,
   MAX_WINDOW_PACKETS,
   netbackDataPath,
@@ -27,7 +35,6 @@ import {
   type TrafficOptions,
   type TrafficReport,
 } from "./devices.js";
-import { Host } from "./host.js";
 import { runTrafficPhase } from "./measure.js";
 
 export type Direction = "tx" | "rx";
@@ -52,7 +59,7 @@ export interface RunReport extends TrafficReport {
 }
 
 export { DEFAULT_WINDOW_BYTES };
-export { defaultLayout, GSO_MSS, MAX_LINEAR_FRAME } from "../traffic/generator.js";
+export { defaultLayout, GSO_MSS, MAX_LINEAR_FRAME } from "@pvnet/host";
 
 /** The guest's MAC address (xenstore `mac` of its vif). */
 const GUEST_MAC = xenMac(1);
@@ -81,12 +88,12 @@ function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: R
   const receiver = new FrameReceiver(hv);
 
   // Dom0: netback and the host stack (which receives guest TX, and sends guest RX).
-  const dom0Memory = kernelMemory(dom0, queues);
+  const dom0Memory = kernelMemory(host, dom0, queues);
   let vif: Xenvif | undefined;
   let rxStopped = false;
   let wakeGenerator: () => void = () => {};
   const netback = new Netback(
-    { hv, domain: dom0.domain, grants: host.grants, xenbus: dom0.xenbus, skbs: dom0Memory.skbs },
+    { ...hv.kernelOps(), domain: dom0.domain, grants: host.grants, xenbus: dom0.xenbus, skbs: dom0Memory.skbs },
     {
       ...netbackDataPath(options),
       onConnect: (v) => {
@@ -104,7 +111,7 @@ function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: R
   );
 
   // DomU: the toolstack adds the vif, the guest's netfront connects to netback.
-  const guestMemory = kernelMemory(guest, queues);
+  const guestMemory = kernelMemory(host, guest, queues);
   const netfront = attachVif(host, guest, guestMemory, {
     devid: 0,
     mac: GUEST_MAC,

@@ -5,21 +5,31 @@
  * forwarded by the bridge to guest B's vif, and reach guest B through netback's RX path, which
  * grant-copies them — from the pages still mapped from guest A — into guest B's posted buffers.
  */
+import {
+  attachVif,
+  type BridgePort,
+  type BridgeStats,
+  bootForQueues,
+  defaultLayout,
+  detachAndAudit,
+  FrameReceiver,
+  Host,
+  kernelMemory,
+  l4Of,
+  LearningBridge,
+  TrafficGenerator,
+  windowPackets,
+  writeFrame,
+  xenMac,
+} from "@pvnet/host";
 import type { Vcpu } from "@pvnet/hypervisor";
 import { Netback, type Xenvif, xenvifStartXmit } from "@pvnet/netback";
 import { NETDEV_TX_OK, type Netfront } from "@pvnet/netfront";
 import { Pktgen, type SkbAllocator, SkbComposer } from "@pvnet/skb-model";
 import type { CostProfile } from "@pvnet/sim";
-import { type BridgePort, type BridgeStats, LearningBridge } from "../traffic/bridge.js";
-import { writeFrame, xenMac } from "../traffic/frame.js";
-import { defaultLayout, FrameReceiver, l4Of, TrafficGenerator, windowPackets } from "../traffic/generator.js";
 import {
-  attachVif,
-  bootForQueues,
   checkTrafficOptions,
   DEFAULT_WINDOW_BYTES,
-  detachAndAudit,
-  kernelMemory,
   MAX_EVENTS_PER_PACKET,
   MAX_WINDOW_PACKETS,
   netbackDataPath,
@@ -28,7 +38,6 @@ import {
   type TrafficOptions,
   type TrafficReport,
 } from "./devices.js";
-import { Host } from "./host.js";
 import { runTrafficPhase } from "./measure.js";
 
 export interface DomuDomuOptions extends TrafficOptions {
@@ -56,13 +65,13 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
   const dom0 = bootForQueues(host, "Domain-0", 2 * queues);
   const guestA = bootForQueues(host, "guest-a", queues);
   const guestB = bootForQueues(host, "guest-b", queues);
-  const dom0Memory = kernelMemory(dom0, 2 * queues);
+  const dom0Memory = kernelMemory(host, dom0, 2 * queues);
 
   // Dom0: netback, and the bridge with one port per connected vif.
   const bridge = new LearningBridge();
   const ports = new Map<Xenvif, BridgePort>();
   const netback = new Netback(
-    { hv, domain: dom0.domain, grants: host.grants, xenbus: dom0.xenbus, skbs: dom0Memory.skbs },
+    { ...hv.kernelOps(), domain: dom0.domain, grants: host.grants, xenbus: dom0.xenbus, skbs: dom0Memory.skbs },
     {
       ...netbackDataPath(options),
       onConnect: (vif) => {
@@ -85,8 +94,8 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
 
   // Guest B receives and verifies; guest A frees what the bridge floods to it (B's announcement).
   const receiver = new FrameReceiver(hv);
-  const memoryA = kernelMemory(guestA, queues);
-  const memoryB = kernelMemory(guestB, queues);
+  const memoryA = kernelMemory(host, guestA, queues);
+  const memoryB = kernelMemory(host, guestB, queues);
   let wakeGenerator: () => void = () => {};
   const netfrontA = attachVif(host, guestA, memoryA, {
     devid: 0,

@@ -4,7 +4,7 @@
  * would take), from the phase's start to the last delivery.
  */
 import type { Hypervisor } from "@pvnet/hypervisor";
-import type { FrameReceiver, TrafficGenerator } from "../traffic/generator.js";
+import type { FrameReceiver, TrafficGenerator } from "@pvnet/host";
 
 export interface PhaseTiming {
   /** Wall-clock speed of the model on this machine. */

@@ -1,0 +1,21 @@
+export { BRIDGE_FDB_MAX, type BridgePort, type BridgeStats, LearningBridge } from "./bridge.js";
+export { attachVif, bootForQueues, detachAndAudit, type KernelMemory, kernelMemory, PAGES_PER_QUEUE, type TeardownAudit } from "./devices.js";
+export {
+  ETH_HLEN,
+  type FrameSpec,
+  type FrameVerdict,
+  formatMac,
+  ipv4HeaderChecksum,
+  type L4,
+  l4ChecksumOffset,
+  MAX_FRAME,
+  minFrameSize,
+  payloadOffset,
+  STAMP_LEN,
+  verifyFrame,
+  writeFrame,
+  xenMac,
+} from "./frame.js";
+export { defaultLayout, FrameReceiver, type GeneratorConfig, GSO_MSS, l4Of, MAX_LINEAR_FRAME, TrafficGenerator, windowPackets } from "./generator.js";
+export { DEFAULT_HOST_FRAMES, Host, HOST_RUNNERS, type HostOptions, type HostRunner, type Kernel } from "./host.js";
+export { MAX_FLOWS, TrafficSink } from "./sink.js";
