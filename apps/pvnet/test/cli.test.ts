@@ -84,7 +84,7 @@ describe("pvnet command line", () => {
       [["run", "--pkt-size", "64", "--packets", "10", "--layout", "null"], "pvnet run: --layout must be an object like"],
       [["run", "--pkt-size", "64", "--packets", "10", "--layout", "{"], "pvnet run: --layout must be seed5 or an skb description in JSON"],
       [["run", "--pkt-size", "64", "--packets", "10", "--xenstored", ""], "error: option '--xenstored <socket>' argument '' is invalid. expected a socket path, got an empty string."],
-      [["xenstored"], "pvnet xenstored: --socket <path> is required"],
+      [["xenstored"], "pvnet xenstored: --socket PATH is required"],
     ] as const) {
       const out = pvnet(...args);
       expect(out.code, args.join(" ")).toBe(2);

@@ -4,7 +4,7 @@
  * JSON object with `--json`).
  */
 import { Worker } from "node:worker_threads";
-import { HOST_PROFILES } from "@pvnet/hypervisor";
+import { DEFAULT_PROFILE, HOST_PROFILES } from "@pvnet/hypervisor";
 import { MAX_WINDOW_PACKETS } from "../topology/devices.js";
 import { SEED5_WORST_CASE, type SkbDesc, skbDescLen } from "@pvnet/skb-model";
 import { SingleBar } from "cli-progress";
@@ -207,7 +207,7 @@ export function runCommand(): Command {
     .addOption(new Option("--header-copy <mode>", "netback TX header copy").choices(["multi-slot", "first-slot"]))
     .addOption(new Option("--tx-hypercalls <mode>", "netback TX: copy and map as two hypercalls, or one multicall").choices(["two", "multicall"]))
     .addOption(new Option("--persistent", "persistent grants in netfront and netback").default(false))
-    .addOption(new Option("--profile <name>", "host cost profile").choices(Object.keys(HOST_PROFILES)).default(Object.keys(HOST_PROFILES)[0]))
+    .addOption(new Option("--profile <name>", "host cost profile").choices(Object.keys(HOST_PROFILES)).default(DEFAULT_PROFILE.name))
     .addOption(new Option("--xenstored <socket>", "serve the live xenstore on this unix socket while the run lasts (domu-dom0)").argParser(nonEmpty("a socket path")))
     .addOption(new Option("--json", "print the run report as one JSON object instead of tables").default(false))
     .addOption(new Option("--no-progress", "no progress bar (it is drawn only on a terminal, without --json, for runs over a second)"))

@@ -9,7 +9,7 @@ import { nonEmpty } from "../cli-options.js";
 import { CliError, EXIT } from "./command.js";
 
 async function xenstored(o: { socket?: string; log?: boolean }): Promise<void> {
-  if (o.socket === undefined) throw new CliError("--socket <path> is required", EXIT.USAGE);
+  if (o.socket === undefined) throw new CliError("--socket PATH is required", EXIT.USAGE);
   const log = o.log === true ? (line: string) => process.stderr.write(`xenstored: ${line}\n`) : undefined;
   let server: Awaited<ReturnType<typeof createXenstoredServer>>;
   try {
@@ -29,6 +29,7 @@ async function xenstored(o: { socket?: string; log?: boolean }): Promise<void> {
 export function xenstoredCommand(): Command {
   return new Command("xenstored")
     .summary("serve a xenstore on a unix socket for the real Xen tools")
+    .usage("--socket PATH [--log]")
     .description("Serve a xenstore over the xs_wire protocol on a unix socket until SIGINT/SIGTERM.")
     .addOption(new Option("--socket <path>", "where to listen (a stale socket left there is replaced; removed on exit)").argParser(nonEmpty("a socket path")))
     .addOption(new Option("--log", "access log to stderr (one line per connection and request)"))
