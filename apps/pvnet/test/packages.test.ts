@@ -33,7 +33,9 @@ describe("npm-grade packages", () => {
     if (pkg.files !== undefined) expect(pkg.files).toContain("LICENSE");
     if (pkg.private !== true) {
       const readme = readFileSync(join(REPO_ROOT, dir, "README.md"), "utf8").split("\n");
-      expect(readme.slice(0, 5)).toEqual([`# ${pkg.name}`, "", "```sh", `npm install ${pkg.name}`, "```"]);
+      // A command installs globally; a library into the project.
+      const install = pkg.bin === undefined ? `npm install ${pkg.name}` : `npm install -g ${pkg.name}`;
+      expect(readme.slice(0, 5)).toEqual([`# ${pkg.name}`, "", "```sh", install, "```"]);
     }
   });
 });
