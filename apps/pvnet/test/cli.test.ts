@@ -139,6 +139,23 @@ describe("pvnet command line", () => {
     expect(text).not.toContain("\u001b[");
   });
 
+  test.skipIf(!existsSync("/usr/bin/script"))("on a terminal a run draws a progress bar of frames delivered, and none with --json", () => {
+    // script(1) gives the command a pseudo-terminal; -e passes its exit code on.
+    const onTty = (...args: string[]) =>
+      execFileSync("script", ["-qec", [process.execPath, bin, ...args].map((a) => `'${a}'`).join(" "), "/dev/null"], {
+        encoding: "utf8",
+        cwd: REPO_ROOT,
+        env: { ...process.env, PVNET_PROGRESS_AFTER_MS: "0" },
+      });
+    const human = onTty("run", "--pkt-size", "1496", "--packets", "2000");
+    expect(human).toMatch(/\d+% \| \d+\/2000 frames delivered/);
+    expect(human).toMatch(/^delivered +2 000 +2 992 000\r?$/m);
+    const json = onTty("run", "--pkt-size", "1496", "--packets", "2000", "--json");
+    expect(json).not.toContain("frames delivered");
+    expect(JSON.parse(json).packetsDelivered).toBe(2000);
+    expect(onTty("run", "--pkt-size", "1496", "--packets", "2000", "--no-progress")).not.toContain("frames delivered");
+  });
+
   test("Ctrl-C stops a long run cleanly between slices and prints what was measured so far (exit 130)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pvnet-cli-"));
     const socket = join(dir, "socket");

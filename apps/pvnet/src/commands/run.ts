@@ -32,8 +32,16 @@ export const MAX_BURST = MAX_WINDOW_PACKETS;
 export const MAX_CLONE_SKBS = 1_000_000;
 /** --window-bytes: at most 64 MiB in flight, a hundred times netback's RX queue. */
 export const MAX_WINDOW_BYTES = 64 * 1024 * 1024;
-/** A run longer than this shows a progress bar (on a terminal, without --json). */
-const PROGRESS_AFTER_MS = 1000;
+/**
+ * A run longer than this shows a progress bar (on a terminal, without --json). The environment's
+ * PVNET_PROGRESS_AFTER_MS overrides it (0: from the start, as the tests draw it).
+ */
+const PROGRESS_AFTER_MS = progressAfterMs(process.env.PVNET_PROGRESS_AFTER_MS);
+
+function progressAfterMs(value: string | undefined): number {
+  const ms = value === undefined ? Number.NaN : Number(value);
+  return Number.isSafeInteger(ms) && ms >= 0 ? ms : 1000;
+}
 /** How often the progress bar is redrawn. */
 const PROGRESS_EVERY_MS = 100;
 
