@@ -24,7 +24,7 @@ describe("pvnet xenstored", () => {
   it("prints usage and rejects a missing --socket", () => {
     const help = spawnSync(process.execPath, args("--help"), { encoding: "utf8", timeout: 30_000 });
     expect(help.status).toBe(0);
-    expect(help.stdout).toContain("usage: pvnet xenstored --socket PATH");
+    expect(help.stdout).toContain("Usage: pvnet xenstored --socket PATH");
     const bad = spawnSync(process.execPath, args(), { encoding: "utf8", timeout: 30_000 });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain("--socket PATH is required");

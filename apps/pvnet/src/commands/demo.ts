@@ -1,5 +1,5 @@
 import { Hypervisor } from "@pvnet/hypervisor";
-import type { Command } from "./command.js";
+import { Command } from "commander";
 
 /**
  * `pvnet demo`: a first look at the model. Boots Dom0 and one DomU on a small machine, connects
@@ -7,10 +7,15 @@ import type { Command } from "./command.js";
  * deterministic scheduler and prints what happened: upcalls delivered, hypercalls by op, the
  * virtual time each VCPU spent.
  */
-export const demo: Command = {
-  name: "demo",
-  summary: "boot Dom0 and a DomU, notify over an event channel, print the hypercall and cost report",
-  async run(): Promise<number> {
+export function demoCommand(): Command {
+  return new Command("demo")
+    .summary("boot Dom0 and a DomU, notify over an event channel, print the hypercall and cost report (JSON)")
+    .description("Boots Dom0 and one DomU, connects them with an interdomain event channel, has the guest notify Dom0\nfour times and prints, as JSON: upcalls delivered, hypercalls by op, the virtual time each VCPU spent.")
+    .action(demo);
+}
+
+function demo(): void {
+  {
     const hv = new Hypervisor({ frames: 1024, seed: 1 });
     const dom0 = hv.createDomain({ name: "Domain-0", maxPages: 256 });
     const domU = hv.createDomain({ name: "guest", maxPages: 256 });
@@ -32,6 +37,5 @@ export const demo: Command = {
       traceDigest: hv.sim.trace.digest(),
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    return 0;
-  },
-};
+  }
+}

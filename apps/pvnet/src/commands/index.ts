@@ -1,7 +1,9 @@
-import type { Command } from "./command.js";
-import { demo } from "./demo.js";
-import { run } from "./run.js";
-import { xenstored } from "./xenstored.js";
+import type { Command } from "commander";
+import { demoCommand } from "./demo.js";
+import { runCommand } from "./run.js";
+import { xenstoredCommand } from "./xenstored.js";
 
 /** Every subcommand, in the order `pvnet --help` lists them. */
-export const COMMANDS: ReadonlyMap<string, Command> = new Map([run, demo, xenstored].map((c) => [c.name, c]));
+export function commands(): Command[] {
+  return [runCommand(), xenstoredCommand(), demoCommand()];
+}

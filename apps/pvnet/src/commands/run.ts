@@ -1,148 +1,224 @@
-import { parseArgs } from "node:util";
-import { HOST_PROFILES } from "@pvnet/hypervisor";
-import type { HeaderCopyMode, TxHypercallMode } from "@pvnet/netback";
+/**
+ * `pvnet run`: one deterministic scenario (a topology, a direction, a packet size), run in a
+ * worker thread so this thread can draw a progress bar and take Ctrl-C; prints tables (or one
+ * JSON object with `--json`).
+ */
+import { Worker } from "node:worker_threads";
+import { DEFAULT_PROFILE, HOST_PROFILES } from "@pvnet/hypervisor";
+import { MAX_WINDOW_PACKETS } from "../topology/devices.js";
 import { SEED5_WORST_CASE, type SkbDesc, skbDescLen } from "@pvnet/skb-model";
-import { DEFAULT_WINDOW_BYTES } from "../topology/devices.js";
-import { type Direction, runDomuDom0 } from "../topology/domu-dom0.js";
-import { runDomuDomu } from "../topology/domu-domu.js";
-import type { Command } from "./command.js";
-
-const USAGE = `usage: pvnet run [--topology domu-dom0|domu-domu] [--direction tx|rx] --pkt-size N --packets N
-                 [--queues N] [--seed N] [--burst N] [--clone-skbs N] [--window-bytes N]
-                 [--layout seed5|JSON]
-                 [--header-copy multi-slot|first-slot] [--tx-hypercalls two|multicall] [--persistent]
-                 [--profile NAME] [--xenstored SOCKET] [--json]
-
-Runs one deterministic scenario. domu-dom0: the guest (tx) or Dom0 (rx) sends N stamped frames of
-the given size through netfront/netback. domu-domu: guest A sends them to guest B through netback
-and a learning bridge in Dom0 (--direction is tx). Either keeps at most --window-bytes in flight (default 256 KiB; 0 sends
-as fast as the driver takes them, like pktgen); prints what was delivered, the vif's counters, hypercalls by op,
-the model's wall-clock speed and the cost profile's prediction.
-`;
+import { SingleBar } from "cli-progress";
+import { Command, Option } from "commander";
+import { decimalInteger, nonEmpty } from "../cli-options.js";
+import { DEFAULT_WINDOW_BYTES, type DomuDom0Options } from "../topology/domu-dom0.js";
+import { MAX_FRAME, minFrameSize } from "@pvnet/host";
+import { CliError, EXIT, usageError } from "./command.js";
+import { printReport, printPartial } from "./run-output.js";
+import type { RunWorkerData, RunWorkerMessage } from "./run-worker.js";
+import { PROGRESS } from "./run-probe.js";
 
 /**
- * --layout: `seed5` (the 51-slot skb of the 2013 netback compound-page notes) or an skb description as JSON, e.g.
- * '{"linearLen":40,"frags":[{"size":1000,"offset":0,"order":0}]}'. The frame size becomes the
- * layout's length unless --pkt-size says the same.
+ * Most frames one run sends: the topology bounds a run at 10 000 scheduler events a frame, and
+ * ten million frames already take tens of minutes here; past it a typo would run until killed.
  */
-function parseLayout(value: string | undefined): SkbDesc | undefined {
-  if (value === undefined) return undefined;
+export const MAX_PACKETS = 10_000_000;
+/** Queues a frontend may ask for: the topologies boot one VCPU per queue, up to 8. */
+export const MAX_QUEUES = 8;
+/** The seeded PRNG of @pvnet/sim takes a 32-bit unsigned seed. */
+export const MAX_SEED = 0xffff_ffff;
+/** pktgen burst: at most the generator's window of packets (half netback's RX skb bound). */
+export const MAX_BURST = MAX_WINDOW_PACKETS;
+/** pktgen clone_skbs: a bound well past any useful reuse count. */
+export const MAX_CLONE_SKBS = 1_000_000;
+/** --window-bytes: at most 64 MiB in flight, a hundred times netback's RX queue. */
+export const MAX_WINDOW_BYTES = 64 * 1024 * 1024;
+/**
+ * A run longer than this shows a progress bar (on a terminal, without --json). The environment's
+ * PVNET_PROGRESS_AFTER_MS overrides it (0: from the start, as the tests draw it).
+ */
+const PROGRESS_AFTER_MS = progressAfterMs(process.env.PVNET_PROGRESS_AFTER_MS);
+
+function progressAfterMs(value: string | undefined): number {
+  const ms = value === undefined ? Number.NaN : Number(value);
+  return Number.isSafeInteger(ms) && ms >= 0 ? ms : 1000;
+}
+/** How often the progress bar is redrawn. */
+const PROGRESS_EVERY_MS = 100;
+
+interface RunOptions {
+  topology: "domu-dom0" | "domu-domu";
+  direction: "tx" | "rx";
+  pktSize?: number;
+  packets?: number;
+  queues: number;
+  seed: number;
+  burst: number;
+  cloneSkbs: number;
+  windowBytes: number;
+  layout?: string;
+  headerCopy?: "multi-slot" | "first-slot";
+  txHypercalls?: "two" | "multicall";
+  persistent: boolean;
+  profile: string;
+  xenstored?: string;
+  json: boolean;
+  progress: boolean;
+}
+
+/** A layout a user typed: checked for its shape here; the composer checks pages and offsets. */
+function parseLayout(value: string): SkbDesc {
   if (value === "seed5") return SEED5_WORST_CASE;
+  let desc: unknown;
   try {
-    return JSON.parse(value) as SkbDesc;
+    desc = JSON.parse(value);
   } catch (e) {
-    throw new RangeError(`--layout must be seed5 or an skb description in JSON (${(e as Error).message})`);
+    throw usageError(`--layout must be seed5 or an skb description in JSON: ${(e as Error).message}`);
   }
+  const isCount = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  const check = (d: unknown, where: string): void => {
+    if (typeof d !== "object" || d === null || Array.isArray(d)) throw usageError(`--layout${where} must be an object like {"linearLen":40,"frags":[{"size":1000,"offset":0,"order":0}]}`);
+    const o = d as Record<string, unknown>;
+    if (!isCount(o.linearLen)) throw usageError(`--layout${where}.linearLen must be a non-negative integer`);
+    if (o.linearOffset !== undefined && !isCount(o.linearOffset)) throw usageError(`--layout${where}.linearOffset must be a non-negative integer`);
+    if (o.frags !== undefined) {
+      if (!Array.isArray(o.frags)) throw usageError(`--layout${where}.frags must be an array`);
+      o.frags.forEach((f: unknown, i) => {
+        const fo = f as Record<string, unknown> | null;
+        if (typeof fo !== "object" || fo === null || !isCount(fo.size)) throw usageError(`--layout${where}.frags[${i}].size must be a non-negative integer`);
+        for (const k of ["offset", "order"]) if (fo[k] !== undefined && !isCount(fo[k])) throw usageError(`--layout${where}.frags[${i}].${k} must be a non-negative integer`);
+      });
+    }
+    if (o.fragList !== undefined) {
+      if (!Array.isArray(o.fragList)) throw usageError(`--layout${where}.fragList must be an array`);
+      o.fragList.forEach((m: unknown, i) => {
+        check(m, `${where}.fragList[${i}]`);
+      });
+    }
+  };
+  check(desc, "");
+  return desc as SkbDesc;
 }
 
-/** A packet rate in the unit that reads best. */
-function rate(mpps: number): string {
-  return mpps >= 1 ? `${mpps.toFixed(2)} Mpps` : `${(mpps * 1000).toFixed(1)} Kpps`;
+/** The scenario the options describe; usage errors (exit 2) for combinations the parser cannot see. */
+function scenario(o: RunOptions): DomuDom0Options {
+  if (o.topology === "domu-domu" && o.direction !== "tx") throw usageError("--topology domu-domu sends from guest A to guest B: --direction must be tx");
+  if (o.topology === "domu-domu" && o.xenstored !== undefined) throw usageError("--xenstored serves the store of --topology domu-dom0 only");
+  if (o.packets === undefined) throw usageError("--packets is required");
+  const layout = o.layout === undefined ? undefined : parseLayout(o.layout);
+  const pktSize = o.pktSize ?? (layout === undefined ? undefined : skbDescLen(layout));
+  if (pktSize === undefined) throw usageError("--pkt-size is required (or --layout, whose length it becomes)");
+  if (layout !== undefined && skbDescLen(layout) !== pktSize) throw usageError(`the layout holds ${skbDescLen(layout)} bytes, not --pkt-size ${pktSize}`);
+  if (layout !== undefined && (pktSize < minFrameSize("udp") || pktSize > MAX_FRAME)) throw usageError(`the layout holds ${pktSize} bytes: a frame is ${minFrameSize("udp")}..${MAX_FRAME}`);
+  const profile = HOST_PROFILES[o.profile];
+  if (profile === undefined) throw usageError(`unknown --profile '${o.profile}' (known: ${Object.keys(HOST_PROFILES).join(", ")})`);
+  return {
+    direction: o.direction,
+    seed: o.seed,
+    pktSize,
+    packets: o.packets,
+    queues: o.queues,
+    burst: o.burst,
+    cloneSkbs: o.cloneSkbs,
+    windowBytes: o.windowBytes,
+    profile,
+    ...(layout === undefined ? {} : { layout }),
+    ...(o.headerCopy === undefined ? {} : { headerCopy: o.headerCopy }),
+    ...(o.txHypercalls === undefined ? {} : { txHypercalls: o.txHypercalls }),
+    ...(o.persistent ? { persistent: true } : {}),
+    ...(o.xenstored === undefined ? {} : { xenstoreSocket: o.xenstored }),
+  };
 }
 
-function int(name: string, value: string | undefined, fallback?: number): number {
-  if (value === undefined) {
-    if (fallback === undefined) throw new RangeError(`--${name} is required`);
-    return fallback;
+/** Run the scenario in a worker; resolves with its one message. Ctrl-C asks it to stop between slices. */
+function runInWorker(topology: RunOptions["topology"], options: DomuDom0Options, showProgress: boolean): Promise<RunWorkerMessage> {
+  const progress = new SharedArrayBuffer(PROGRESS.SLOTS * Float64Array.BYTES_PER_ELEMENT);
+  const stop = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
+  // In a source checkout (under tsx) a boot file registers tsx in the worker, then loads the .ts
+  // worker; in the published package the compiled .js worker runs directly.
+  const fromSource = import.meta.url.endsWith(".ts");
+  const entry = new URL(fromSource ? "./run-worker.ts" : "./run-worker.js", import.meta.url);
+  const data: RunWorkerData = { topology, options, progress, stop, entry: entry.href };
+  const worker = new Worker(fromSource ? new URL("./run-worker-boot.mjs", import.meta.url) : entry, { workerData: data });
+  const seen = new Float64Array(progress);
+  let bar: SingleBar | undefined;
+  let redraw: NodeJS.Timeout | undefined;
+  const startBar = setTimeout(() => {
+    if (!showProgress) return;
+    bar = new SingleBar({ format: "{bar} {percentage}% | {value}/{total} frames delivered | {eta_formatted} left", hideCursor: true, clearOnComplete: true });
+    bar.start(options.packets, seen[PROGRESS.DELIVERED] ?? 0);
+    redraw = setInterval(() => bar?.update(seen[PROGRESS.DELIVERED] ?? 0), PROGRESS_EVERY_MS);
+  }, PROGRESS_AFTER_MS);
+  // The terminal sends SIGINT to the launcher and to this process; every one only asks the run to stop.
+  const onSigint = () => Atomics.store(new Int32Array(stop), 0, 1);
+  process.on("SIGINT", onSigint);
+  return new Promise<RunWorkerMessage>((resolve, reject) => {
+    let message: RunWorkerMessage | undefined;
+    worker.once("message", (m: RunWorkerMessage) => {
+      message = m;
+    });
+    worker.once("error", reject);
+    worker.once("exit", (code) => {
+      clearTimeout(startBar);
+      if (redraw !== undefined) clearInterval(redraw);
+      bar?.stop();
+      process.off("SIGINT", onSigint);
+      if (message !== undefined) resolve(message);
+      else reject(new Error(`the run's worker exited with code ${code} without a report`));
+    });
+  });
+}
+
+async function action(o: RunOptions): Promise<void> {
+  const options = scenario(o);
+  const showProgress = o.progress && !o.json && process.stdout.isTTY === true;
+  const m = await runInWorker(o.topology, options, showProgress);
+  if (m.kind === "error") {
+    const what = m.code !== undefined ? m.message : `${m.name}: ${m.message}`;
+    const cause = Object.assign(new Error(m.message), { name: m.name, stack: m.stack });
+    throw new CliError(o.xenstored !== undefined && m.code !== undefined ? `cannot serve xenstore on '${o.xenstored}': ${what}` : what, EXIT.FAILED, { cause });
   }
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`--${name} must be a non-negative integer, got '${value}'`);
-  return n;
+  if (m.kind === "interrupted") {
+    if (o.json) process.stdout.write(`${JSON.stringify({ interrupted: true, ...m.partial })}\n`);
+    else process.stdout.write(printPartial(m.partial, options.packets));
+    process.exitCode = EXIT.INTERRUPTED;
+    return;
+  }
+  if (o.json) process.stdout.write(`${JSON.stringify(m.report)}\n`);
+  else process.stdout.write(printReport(m.report, m.operations, { customLayout: o.layout !== undefined || o.headerCopy !== undefined || o.txHypercalls !== undefined }));
+  if (m.report.corrupt !== 0) process.exitCode = EXIT.FAILED;
 }
 
-/** `pvnet run`: one topology, one direction, one packet size. */
-export const run: Command = {
-  name: "run",
-  summary: "run a topology scenario (DomU <-> Dom0, DomU <-> DomU) and report delivery, counters, hypercalls and speed",
-  async run(args: string[]): Promise<number> {
-    let values: Record<string, string | boolean | undefined>;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          topology: { type: "string", default: "domu-dom0" },
-          direction: { type: "string", default: "tx" },
-          "pkt-size": { type: "string" },
-          packets: { type: "string" },
-          queues: { type: "string" },
-          seed: { type: "string" },
-          burst: { type: "string" },
-          "clone-skbs": { type: "string" },
-          "window-bytes": { type: "string" },
-          layout: { type: "string" },
-          "header-copy": { type: "string" },
-          "tx-hypercalls": { type: "string" },
-          profile: { type: "string" },
-          xenstored: { type: "string" },
-          persistent: { type: "boolean", default: false },
-          json: { type: "boolean", default: false },
-          help: { type: "boolean", short: "h", default: false },
-        },
-        strict: true,
-      }));
-    } catch (e) {
-      process.stderr.write(`pvnet run: ${(e as Error).message}\n\n${USAGE}`);
-      return 2;
-    }
-    if (values.help === true) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    try {
-      const topology = values.topology as string;
-      if (topology !== "domu-dom0" && topology !== "domu-domu") throw new RangeError(`unknown topology '${topology}' (known: domu-dom0, domu-domu)`);
-      const direction = values.direction as Direction;
-      if (direction !== "tx" && direction !== "rx") throw new RangeError(`--direction must be tx or rx`);
-      if (topology === "domu-domu" && direction !== "tx") throw new RangeError("domu-domu sends from guest A to guest B: --direction tx");
-      const headerCopy = values["header-copy"] as HeaderCopyMode | undefined;
-      if (headerCopy !== undefined && headerCopy !== "multi-slot" && headerCopy !== "first-slot") throw new RangeError("--header-copy must be multi-slot or first-slot");
-      const txHypercalls = values["tx-hypercalls"] as TxHypercallMode | undefined;
-      if (txHypercalls !== undefined && txHypercalls !== "two" && txHypercalls !== "multicall") throw new RangeError("--tx-hypercalls must be two or multicall");
-      const layout = parseLayout(values.layout as string | undefined);
-      const profileName = values.profile as string | undefined;
-      const profile = profileName === undefined ? undefined : HOST_PROFILES[profileName];
-      if (profileName !== undefined && profile === undefined) throw new RangeError(`unknown profile '${profileName}' (known: ${Object.keys(HOST_PROFILES).join(", ")})`);
-      const traffic = {
-        seed: int("seed", values.seed as string | undefined, 1),
-        pktSize: int("pkt-size", values["pkt-size"] as string | undefined, layout === undefined ? undefined : skbDescLen(layout)),
-        packets: int("packets", values.packets as string | undefined),
-        queues: int("queues", values.queues as string | undefined, 1),
-        burst: int("burst", values.burst as string | undefined, 1),
-        cloneSkbs: int("clone-skbs", values["clone-skbs"] as string | undefined, 0),
-        windowBytes: int("window-bytes", values["window-bytes"] as string | undefined, DEFAULT_WINDOW_BYTES),
-        ...(layout === undefined ? {} : { layout }),
-        ...(headerCopy === undefined ? {} : { headerCopy }),
-        ...(txHypercalls === undefined ? {} : { txHypercalls }),
-        ...(profile === undefined ? {} : { profile }),
-        ...(values.persistent === true ? { persistent: true } : {}),
-      };
-      const report =
-        topology === "domu-domu"
-          ? await runDomuDomu(traffic)
-          : await runDomuDom0({ ...traffic, direction, ...(values.xenstored === undefined ? {} : { xenstoreSocket: values.xenstored as string }) });
-      if (values.json === true) process.stdout.write(`${JSON.stringify(report)}\n`);
-      else {
-        const r = report;
-        process.stdout.write(
-          [
-            `${r.topology} ${r.direction} pkt-size ${r.pktSize} queues ${r.queues} seed ${r.seed}${r.persistent ? " persistent grants" : ""}`,
-            `sent ${r.packetsSent}  delivered ${r.packetsDelivered} (${r.bytesDelivered} bytes)  dropped ${r.dropped}  corrupt ${r.corrupt}`,
-            `model speed here: ${rate(r.wall.mpps)}, ${r.wall.gbit.toFixed(3)} Gbit/s (${r.wall.seconds.toFixed(2)} s wall)`,
-            `predicted (${r.modelled.profile}): ${rate(r.modelled.mpps)}, ${r.modelled.gbit.toFixed(2)} Gbit/s`,
-            `hypercalls: ${Object.entries(r.hypercalls.byOp)
-              .map(([op, c]) => `${op} ${c.calls}/${c.ops}`)
-              .join(", ")}`,
-            "",
-          ].join("\n"),
-        );
-      }
-      return report.corrupt === 0 ? 0 : 1;
-    } catch (e) {
-      if (e instanceof RangeError) {
-        process.stderr.write(`pvnet run: ${e.message}\n`);
-        return 2;
-      }
-      throw e;
-    }
-  },
-};
+export function runCommand(): Command {
+  return new Command("run")
+    .summary("run a topology scenario and report delivery, counters, hypercalls and modelled time")
+    .description(
+      "Runs one deterministic scenario. domu-dom0: the guest (tx) or Dom0 (rx) sends --packets stamped frames of " +
+        "--pkt-size bytes through netfront/netback. domu-domu: guest A sends them to guest B through netback and a " +
+        "learning bridge in Dom0. Prints what was delivered, the vif's counters, hypercalls by op, where the " +
+        "modelled time went, and the cost profile's prediction next to the published figure where one exists. " +
+        "Ctrl-C stops the run between two slices of the simulation and prints what was measured so far.",
+    )
+    .addOption(new Option("--topology <name>", "which machines are wired").choices(["domu-dom0", "domu-domu"]).default("domu-dom0"))
+    .addOption(new Option("--direction <dir>", "tx: the guest sends; rx: Dom0 sends to the guest").choices(["tx", "rx"]).default("tx"))
+    .addOption(new Option("--pkt-size <bytes>", `frame size, Ethernet header included (${minFrameSize("udp")}..${MAX_FRAME}; above 1514 a TCP GSO packet); required unless --layout`).argParser(decimalInteger(minFrameSize("udp"), MAX_FRAME)))
+    .addOption(new Option("--packets <n>", `frames to send (1..${MAX_PACKETS})`).argParser(decimalInteger(1, MAX_PACKETS)))
+    .addOption(new Option("--queues <n>", `queues the frontend asks for, one flow each (1..${MAX_QUEUES})`).argParser(decimalInteger(1, MAX_QUEUES)).default(1))
+    .addOption(new Option("--seed <n>", `seed of the deterministic run (0..${MAX_SEED})`).argParser(decimalInteger(0, MAX_SEED)).default(1))
+    .addOption(new Option("--burst <n>", `pktgen burst: frames handed to the driver per step (1..${MAX_BURST})`).argParser(decimalInteger(1, MAX_BURST)).default(1))
+    .addOption(new Option("--clone-skbs <n>", `pktgen clone_skbs: times one skb is resent (0..${MAX_CLONE_SKBS})`).argParser(decimalInteger(0, MAX_CLONE_SKBS)).default(0))
+    .addOption(
+      new Option("--window-bytes <n>", `bytes in flight at most (0..${MAX_WINDOW_BYTES}); 0 sends as fast as the driver takes frames, like pktgen`)
+        .argParser(decimalInteger(0, MAX_WINDOW_BYTES))
+        .default(DEFAULT_WINDOW_BYTES),
+    )
+    .addOption(new Option("--layout <desc>", 'skb layout: seed5 (51 slots) or JSON, e.g. \'{"linearLen":40,"frags":[{"size":1000,"offset":0,"order":0}]}\''))
+    .addOption(new Option("--header-copy <mode>", "netback TX header copy").choices(["multi-slot", "first-slot"]))
+    .addOption(new Option("--tx-hypercalls <mode>", "netback TX: copy and map as two hypercalls, or one multicall").choices(["two", "multicall"]))
+    .addOption(new Option("--persistent", "persistent grants in netfront and netback").default(false))
+    .addOption(new Option("--profile <name>", "host cost profile").choices(Object.keys(HOST_PROFILES)).default(DEFAULT_PROFILE.name))
+    .addOption(new Option("--xenstored <socket>", "serve the live xenstore on this unix socket while the run lasts (domu-dom0)").argParser(nonEmpty("a socket path")))
+    .addOption(new Option("--json", "print the run report as one JSON object instead of tables").default(false))
+    .addOption(new Option("--no-progress", "no progress bar (it is drawn only on a terminal, without --json, for runs over a second)"))
+    .addHelpText("after", "\nExamples:\n  pvnet run --pkt-size 1496 --packets 10000\n  pvnet run --direction rx --pkt-size 65535 --packets 2000 --json\n  pvnet run --topology domu-domu --pkt-size 600 --packets 1000")
+    .action(action);
+}

@@ -1,0 +1,59 @@
+/**
+ * The worker thread of `pvnet run`: runs one scenario with the probe installed (progress, Ctrl-C,
+ * per-operation time) and posts one message: the report, the error that ended the run, or what
+ * was measured before an interrupt. The main thread stays free to draw progress and take signals.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { type DomuDom0Options, runDomuDom0 } from "../topology/domu-dom0.js";
+import { runDomuDomu } from "../topology/domu-domu.js";
+import { installProbe, type OperationTimes, RunInterrupted } from "./run-probe.js";
+
+export interface RunWorkerData {
+  readonly topology: "domu-dom0" | "domu-domu";
+  readonly options: DomuDom0Options;
+  readonly progress: SharedArrayBuffer;
+  readonly stop: SharedArrayBuffer;
+  /** This module's URL (the boot file of a source checkout imports it). */
+  readonly entry: string;
+}
+
+/** What was measured when a run was interrupted. */
+export interface PartialRun {
+  readonly delivered: number;
+  readonly events: number;
+  readonly virtualNs: number;
+  readonly hypercalls: unknown;
+  readonly busyNs: Record<string, number>;
+}
+
+export type RunWorkerMessage =
+  | { readonly kind: "report"; readonly report: Awaited<ReturnType<typeof runDomuDom0>> | Awaited<ReturnType<typeof runDomuDomu>>; readonly operations: OperationTimes }
+  | { readonly kind: "interrupted"; readonly partial: PartialRun }
+  | { readonly kind: "error"; readonly name: string; readonly message: string; readonly code: string | undefined; readonly stack: string | undefined };
+
+const data = workerData as RunWorkerData;
+const state = installProbe(new Float64Array(data.progress), new Int32Array(data.stop));
+const post = (m: RunWorkerMessage) => parentPort?.postMessage(m);
+
+try {
+  const report = data.topology === "domu-domu" ? await runDomuDomu(data.options) : await runDomuDom0(data.options);
+  post({ kind: "report", report, operations: state.trafficOps });
+} catch (e) {
+  if (e instanceof RunInterrupted) {
+    const hv = state.hv;
+    post({
+      kind: "interrupted",
+      partial: {
+        delivered: state.delivered,
+        events: state.events,
+        virtualNs: hv?.sim.clock.now() ?? 0,
+        hypercalls: hv?.stats.snapshot(),
+        busyNs: Object.fromEntries((hv?.sim.allActors() ?? []).map((a) => [a.name, Math.round(a.account.busyNs)])),
+      },
+    });
+  } else {
+    const err = e instanceof Error ? e : new Error(String(e));
+    const code = (err as { code?: unknown }).code;
+    post({ kind: "error", name: err.name, message: err.message, code: typeof code === "string" ? code : undefined, stack: err.stack });
+  }
+}
