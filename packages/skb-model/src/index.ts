@@ -13,7 +13,42 @@ export {
   type SkbDesc,
   skbDescLen,
 } from "./compose.js";
-export { EFAULT, EINVAL, ENOMEM, isSkbError, SkbError, type SkbErrorCode } from "./errors.js";
+export { SkbAllocator, type SkbAllocatorOptions, type SkbAllocatorStats } from "./allocator.js";
+export { E2BIG, EBADR, EFAULT, EINVAL, EIO, ENODATA, ENODEV, ENOENT, ENOMEM, EPROTO } from "./errno.js";
+export { isSkbError, SkbError, type SkbErrorCode } from "./errors.js";
+export {
+  IPPROTO_AH,
+  IPPROTO_DSTOPTS,
+  IPPROTO_FRAGMENT,
+  IPPROTO_HOPOPTS,
+  IPPROTO_ROUTING,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPV4_HDR_LEN,
+  IPV6_HDR_LEN,
+  MAX_IP_HDR_LEN,
+  MAX_IPV6_HDR_LEN,
+  MAX_TCP_HDR_LEN,
+  skbChecksumSetup,
+  skbMaybePullTail,
+  TCP_CSUM_OFFSET,
+  TCP_HDR_LEN,
+  UDP_CSUM_OFFSET,
+  UDP_HDR_LEN,
+} from "./net-core/checksum.js";
+export {
+  ETH_ALEN,
+  ETH_HLEN,
+  ETH_P_8021Q,
+  ETH_P_802_2,
+  ETH_P_802_3,
+  ETH_P_802_3_MIN,
+  ETH_P_ARP,
+  ETH_P_IP,
+  ETH_P_IPV6,
+  ethTypeTrans,
+} from "./net-core/eth.js";
+export { FLOW_HASH_SEED, JHASH_INITVAL, jhash2, reciprocalScale, skbGetHash, skbTxHash } from "./net-core/flow-hash.js";
 export {
   COST_MEMCPY,
   COST_PAGE_ALLOC,
@@ -59,6 +94,10 @@ export {
   MAX_SKB_FRAGS,
   NET_IP_ALIGN,
   NET_SKB_PAD,
+  PACKET_BROADCAST,
+  PACKET_HOST,
+  PACKET_MULTICAST,
+  PACKET_OTHERHOST,
   PULL_TAIL_SLACK,
   SIZEOF_SK_BUFF,
   SKB_GSO_DODGY,
@@ -66,6 +105,7 @@ export {
   SKB_GSO_TCP_FIXEDID,
   SKB_GSO_TCPV4,
   SKB_GSO_TCPV6,
+  SKB_HEADER_UNSET,
   SKB_SHINFO_SIZE,
   SKBFL_ALL_ZEROCOPY,
   SKBFL_DONT_ORPHAN,
@@ -75,9 +115,6 @@ export {
   SKBFL_ZEROCOPY_ENABLE,
   SKBFL_ZEROCOPY_FRAG,
   SkBuff,
-  SkbAllocator,
-  type SkbAllocatorOptions,
-  type SkbAllocatorStats,
   SkbFrag,
   SkbSharedInfo,
   SMP_CACHE_BYTES,
@@ -88,4 +125,5 @@ export {
   type UbufCallback,
   UbufInfo,
 } from "./skbuff.js";
+export { SkBuffHead } from "./skb-head.js";
 export { gnttabCountGrant, xenOffsetInPage, xennetCountSkbSlots } from "./slots.js";
