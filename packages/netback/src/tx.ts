@@ -51,7 +51,7 @@ import {
   SKB_GSO_TCPV4,
   SKB_GSO_TCPV6,
   type SkBuff,
-  skbChecksumSetup,
+  xenChecksumSetup,
 } from "@pvnet/skb-model";
 import { GNTCOPY, GNTMAP, GNTST } from "@pvnet/xen-grant-table";
 import {
@@ -483,23 +483,6 @@ export function xenvifSetSkbGso(vif: Xenvif, skb: SkBuff, gso: NetifExtraInfo): 
 // Checksum setup (net/core/skbuff.c skb_checksum_setup, on an skb whose data starts at the
 // Ethernet header: netback's skbs keep the frame as sent, see README)
 
-/**
- * checksum_setup (netback): a GSO skb without csum_blank is forced to CHECKSUM_PARTIAL
- * (rx_gso_checksum_fixup) and its pseudo-header checksum recalculated; a CHECKSUM_PARTIAL skb
- * then goes through skb_checksum_setup. 0 or -errno.
- */
-export function checksumSetup(queue: XenvifQueue, skb: SkBuff): number {
-  let recalculatePartialCsum = false;
-  if (skb.ipSummed !== CHECKSUM_PARTIAL && skb.isGso) {
-    queue.stats.rxGsoChecksumFixup++;
-    skb.ipSummed = CHECKSUM_PARTIAL;
-    recalculatePartialCsum = true;
-  }
-  // A non-CHECKSUM_PARTIAL skb does not require setup.
-  if (skb.ipSummed !== CHECKSUM_PARTIAL) return 0;
-  return skbChecksumSetup(skb, recalculatePartialCsum);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Credit
 
@@ -803,7 +786,7 @@ export function xenvifTxSubmit(queue: XenvifQueue): number {
     }
     // eth_type_trans (the model leaves skb->data at the Ethernet header).
     skb.protocol = ethTypeTrans(skb, XENVIF_DEV_ADDR);
-    if (checksumSetup(queue, skb)) {
+    if (xenChecksumSetup(skb, queue.stats)) {
       vif.logMessage("Can't setup checksum in net_tx_action");
       if (hasCallback) xenvifSkbZerocopyPrepare(queue, skb, headIdx);
       skb.free();

@@ -47,7 +47,7 @@ import {
   SKB_GSO_DODGY,
   SKB_GSO_TCPV4,
   SKB_GSO_TCPV6,
-  skbChecksumSetup,
+  xenChecksumSetup,
 } from "@pvnet/skb-model";
 import {
   COST_GRANT_ACCESS,
@@ -376,23 +376,6 @@ function xennetFillFrags(q: NetfrontQueue, skb: SkBuff, list: SkBuffHead, pullTo
   return 0;
 }
 
-/**
- * checksum_setup: a GSO skb must be CHECKSUM_PARTIAL (a buggy backend that did not say csum_blank
- * is fixed up and counted, the pseudo-header checksum recalculated); skb_checksum_setup then
- * finds its L4 checksum. 0 or -errno.
- */
-function checksumSetup(q: NetfrontQueue, skb: SkBuff): number {
-  let recalculatePartialCsum = false;
-  if (skb.ipSummed !== CHECKSUM_PARTIAL && skb.isGso) {
-    q.stats.rxGsoChecksumFixup++;
-    skb.ipSummed = CHECKSUM_PARTIAL;
-    recalculatePartialCsum = true;
-  }
-  // A non-CHECKSUM_PARTIAL skb does not require setup.
-  if (skb.ipSummed !== CHECKSUM_PARTIAL) return 0;
-  return skbChecksumSetup(skb, recalculatePartialCsum);
-}
-
 /** handle_incoming_queue: pull headers, set the protocol, checksum setup, napi_gro_receive. */
 function handleIncomingQueue(q: NetfrontQueue): number {
   const np = q.info;
@@ -403,7 +386,7 @@ function handleIncomingQueue(q: NetfrontQueue): number {
     if (pullTo > skb.headlen) skb.pskbPullTail(pullTo - skb.headlen);
     // Ethernet work: delayed to here as it peeks the header.
     skb.protocol = ethTypeTrans(skb, np.mac);
-    if (checksumSetup(q, skb) !== 0) {
+    if (xenChecksumSetup(skb, q.stats) !== 0) {
       skb.free();
       dropped++;
       q.stats.rxErrors++;

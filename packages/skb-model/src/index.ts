@@ -29,12 +29,14 @@ export {
   MAX_IP_HDR_LEN,
   MAX_IPV6_HDR_LEN,
   MAX_TCP_HDR_LEN,
+  type GsoChecksumFixupStats,
   skbChecksumSetup,
   skbMaybePullTail,
   TCP_CSUM_OFFSET,
   TCP_HDR_LEN,
   UDP_CSUM_OFFSET,
   UDP_HDR_LEN,
+  xenChecksumSetup,
 } from "./net-core/checksum.js";
 export {
   ETH_ALEN,

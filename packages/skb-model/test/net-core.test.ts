@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
+  CHECKSUM_NONE,
+  CHECKSUM_PARTIAL,
   E2BIG,
   EPROTO,
   ETH_HLEN,
@@ -15,12 +17,14 @@ import {
   PACKET_MULTICAST,
   PACKET_OTHERHOST,
   reciprocalScale,
+  SKB_GSO_TCPV4,
   type SkBuff,
   SkBuffHead,
   skbChecksumSetup,
   skbGetHash,
   skbTxHash,
   writePage,
+  xenChecksumSetup,
 } from "../src/index.js";
 import { makeEnv } from "./helpers.js";
 
@@ -184,6 +188,35 @@ describe("skb_checksum_setup", () => {
       expect(skbChecksumSetup(skb, true)).toBe(-EPROTO);
       skb.free();
     }
+  });
+});
+
+describe("checksum_setup of the Xen drivers", () => {
+  it("forces a GSO skb without CHECKSUM_PARTIAL to it, counts the fixup and recalculates; leaves others alone", () => {
+    const f = frame([...eth(DEV_MAC, ETH_P_IP), ...ipv4(6, tcp(5, 6, 3000))]);
+    const stats = { rxGsoChecksumFixup: 0 };
+    const gso = skbOf(f, 100);
+    gso.protocol = ETH_P_IP;
+    gso.shinfo.gsoSize = 1448;
+    gso.shinfo.gsoType = SKB_GSO_TCPV4;
+    expect(xenChecksumSetup(gso, stats)).toBe(0);
+    expect(stats.rxGsoChecksumFixup).toBe(1);
+    expect(gso.ipSummed).toBe(CHECKSUM_PARTIAL);
+    expect(u16At(gso, ETH_HLEN + 36)).toBe(pseudo([10, 0, 0, 1, 10, 0, 0, 2], 6, 3020));
+    // Already CHECKSUM_PARTIAL: set up, the checksum field not rewritten.
+    const partial = skbOf(f, 100);
+    partial.protocol = ETH_P_IP;
+    partial.ipSummed = CHECKSUM_PARTIAL;
+    expect(xenChecksumSetup(partial, stats)).toBe(0);
+    expect(u16At(partial, ETH_HLEN + 36)).toBe(0xaabb);
+    // Neither GSO nor CHECKSUM_PARTIAL: nothing to set up, even for a frame skb_checksum_setup refuses.
+    const plain = skbOf(frame([...eth(DEV_MAC, 0x0806), 1, 2, 3]));
+    expect(xenChecksumSetup(plain, stats)).toBe(0);
+    expect(plain.ipSummed).toBe(CHECKSUM_NONE);
+    plain.ipSummed = CHECKSUM_PARTIAL;
+    expect(xenChecksumSetup(plain, stats)).toBe(-EPROTO);
+    expect(stats.rxGsoChecksumFixup).toBe(1);
+    for (const s of [gso, partial, plain]) s.free();
   });
 });
 

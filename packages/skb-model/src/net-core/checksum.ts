@@ -12,7 +12,7 @@
  * ETH_HLEN.
  */
 import { ENOMEM, EPROTO } from "../errno.js";
-import type { SkBuff } from "../skbuff.js";
+import { CHECKSUM_PARTIAL, type SkBuff } from "../skbuff.js";
 import { ETH_HLEN, ETH_P_IP, ETH_P_IPV6 } from "./eth.js";
 
 export const IPPROTO_HOPOPTS = 0;
@@ -176,4 +176,28 @@ export function skbChecksumSetup(skb: SkBuff, recalculate: boolean): number {
   if (skb.protocol === ETH_P_IP) return skbChecksumSetupIpv4(skb, recalculate);
   if (skb.protocol === ETH_P_IPV6) return skbChecksumSetupIpv6(skb, recalculate);
   return -EPROTO;
+}
+
+/** The counter the Xen drivers' checksum_setup bumps (netfront's and netback's rx_gso_checksum_fixup). */
+export interface GsoChecksumFixupStats {
+  rxGsoChecksumFixup: number;
+}
+
+/**
+ * checksum_setup of drivers/net/xen-netfront.c and drivers/net/xen-netback/netback.c (the same
+ * function in both drivers): a GSO skb must be CHECKSUM_PARTIAL, but a buggy peer may fail to set
+ * csum_blank on one — then it is forced to CHECKSUM_PARTIAL, counted in `stats`, and its
+ * pseudo-header checksum recalculated. A CHECKSUM_PARTIAL skb then goes through
+ * skb_checksum_setup; any other needs no setup. 0 or -errno.
+ */
+export function xenChecksumSetup(skb: SkBuff, stats: GsoChecksumFixupStats): number {
+  let recalculatePartialCsum = false;
+  if (skb.ipSummed !== CHECKSUM_PARTIAL && skb.isGso) {
+    stats.rxGsoChecksumFixup++;
+    skb.ipSummed = CHECKSUM_PARTIAL;
+    recalculatePartialCsum = true;
+  }
+  // A non-CHECKSUM_PARTIAL skb does not require setup.
+  if (skb.ipSummed !== CHECKSUM_PARTIAL) return 0;
+  return skbChecksumSetup(skb, recalculatePartialCsum);
 }
