@@ -17,15 +17,6 @@ export { SkbAllocator, type SkbAllocatorOptions, type SkbAllocatorStats } from "
 export { E2BIG, EBADR, EFAULT, EINVAL, EIO, ENODATA, ENODEV, ENOENT, ENOMEM, EPROTO } from "./errno.js";
 export { isSkbError, SkbError, type SkbErrorCode } from "./errors.js";
 export {
-  IPPROTO_AH,
-  IPPROTO_DSTOPTS,
-  IPPROTO_FRAGMENT,
-  IPPROTO_HOPOPTS,
-  IPPROTO_ROUTING,
-  IPPROTO_TCP,
-  IPPROTO_UDP,
-  IPV4_HDR_LEN,
-  IPV6_HDR_LEN,
   MAX_IP_HDR_LEN,
   MAX_IPV6_HDR_LEN,
   MAX_TCP_HDR_LEN,
@@ -38,6 +29,24 @@ export {
   UDP_HDR_LEN,
   xenChecksumSetup,
 } from "./net-core/checksum.js";
+export {
+  IP_MF_OFFSET,
+  IP6_OFFSET_MF,
+  IPPROTO_AH,
+  IPPROTO_DCCP,
+  IPPROTO_DSTOPTS,
+  IPPROTO_ESP,
+  IPPROTO_FRAGMENT,
+  IPPROTO_HOPOPTS,
+  IPPROTO_ROUTING,
+  IPPROTO_SCTP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPPROTO_UDPLITE,
+  IPV4_HDR_LEN,
+  IPV6_FLOWLABEL_MASK,
+  IPV6_HDR_LEN,
+} from "./net-core/ip.js";
 export {
   ETH_ALEN,
   ETH_HLEN,

@@ -14,19 +14,20 @@
 import { ENOMEM, EPROTO } from "../errno.js";
 import { CHECKSUM_PARTIAL, type SkBuff } from "../skbuff.js";
 import { ETH_HLEN, ETH_P_IP, ETH_P_IPV6 } from "./eth.js";
+import {
+  IP_MF_OFFSET,
+  IP6_OFFSET_MF,
+  IPPROTO_AH,
+  IPPROTO_DSTOPTS,
+  IPPROTO_FRAGMENT,
+  IPPROTO_HOPOPTS,
+  IPPROTO_ROUTING,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPV4_HDR_LEN,
+  IPV6_HDR_LEN,
+} from "./ip.js";
 
-export const IPPROTO_HOPOPTS = 0;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-export const IPPROTO_ROUTING = 43;
-export const IPPROTO_FRAGMENT = 44;
-export const IPPROTO_AH = 51;
-export const IPPROTO_DSTOPTS = 60;
-
-/** sizeof(struct iphdr) without options. */
-export const IPV4_HDR_LEN = 20;
-/** sizeof(struct ipv6hdr) */
-export const IPV6_HDR_LEN = 40;
 /** sizeof(struct tcphdr) without options. */
 export const TCP_HDR_LEN = 20;
 /** sizeof(struct udphdr) */
@@ -47,10 +48,6 @@ const IPV6_OPT_HDR_LEN = 2;
 const IP_AUTH_HDR_LEN = 12;
 /** sizeof(struct frag_hdr) */
 const FRAG_HDR_LEN = 8;
-/** htons(IP_MF | IP_OFFSET): ip_is_fragment. */
-const IP_MF_OFFSET = 0x3fff;
-/** IP6_OFFSET | IP6_MF of frag_hdr.frag_off. */
-const IP6_OFFSET_MF = 0xfff9;
 
 /** Scratch for header bytes (one per module instance: one per thread). */
 const hdr = new Uint8Array(IPV6_HDR_LEN);

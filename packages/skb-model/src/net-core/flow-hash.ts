@@ -18,23 +18,28 @@
  * IP-in-IP are not dissected (their keys stay zero).
  */
 import type { SkBuff } from "../skbuff.js";
-import { IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_TCP, IPPROTO_UDP } from "./checksum.js";
 import { ETH_HLEN, ETH_P_IP, ETH_P_IPV6 } from "./eth.js";
+import {
+  IP_MF_OFFSET,
+  IPPROTO_AH,
+  IPPROTO_DCCP,
+  IPPROTO_DSTOPTS,
+  IPPROTO_ESP,
+  IPPROTO_FRAGMENT,
+  IPPROTO_HOPOPTS,
+  IPPROTO_ROUTING,
+  IPPROTO_SCTP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPPROTO_UDPLITE,
+  IPV6_FLOWLABEL_MASK,
+} from "./ip.js";
 
 /** JHASH_INITVAL (include/linux/jhash.h) */
 export const JHASH_INITVAL = 0xdeadbeef;
 /** The model's hashrnd (Linux: net_get_random_once at first use); fixed so runs replay. */
 export const FLOW_HASH_SEED = 0x5eed_f10e;
 
-const IPPROTO_DCCP = 33;
-const IPPROTO_ESP = 50;
-const IPPROTO_AH = 51;
-const IPPROTO_SCTP = 132;
-const IPPROTO_UDPLITE = 136;
-/** htons(IP_MF | IP_OFFSET) and htons(IP_OFFSET) of iphdr.frag_off. */
-const IP_MF_OFFSET = 0x3fff;
-/** IPV6_FLOWLABEL_MASK */
-const IPV6_FLOWLABEL_MASK = 0x000fffff;
 /** The header bytes the dissector may look at: Ethernet, IPv6 + 256 bytes of extension headers, ports. */
 const DISSECT_MAX = ETH_HLEN + 40 + 256 + 8;
 
