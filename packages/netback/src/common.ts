@@ -70,8 +70,12 @@ export const XENVIF_RX_QUEUE_BYTES = (256 / 2) * 4096;
  * traffic.
  */
 export const XENVIF_RX_QUEUE_MAX_SKBS = 1024;
-/** ETH_HLEN: a TX packet whose first slot is shorter than an Ethernet header is dropped. */
-export const ETH_HLEN = 14;
+/**
+ * xenvif_alloc's dummy_addr, the vif's own dev_addr: the numerically largest non-broadcast
+ * address, so that a bridge never takes it for its STP identity. eth_type_trans compares
+ * received frames' destinations with it.
+ */
+export const XENVIF_DEV_ADDR: Readonly<Uint8Array> = Uint8Array.of(0xfe, 0xff, 0xff, 0xff, 0xff, 0xff);
 /** XEN_NETBK_MCAST_MAX: multicast addresses a frontend may register. */
 export const XEN_NETBK_MCAST_MAX = 64;
 /** NETBACK_INVALID_HANDLE: a pending slot without a grant mapping. */
@@ -420,6 +424,8 @@ export class XenvifQueue {
     fragListPages: new Array<Page | null>(MAX_SKB_FRAGS).fill(null),
     /** xenvif_tx_submit's position in the copy and map ops. */
     gopPos: { copy: 0, map: 0 },
+    /** The TCP data offset byte xenvif_tx_submit reads for skb_tcp_all_headers. */
+    doff: new Uint8Array(1),
     /** Results of the TX multicall's two entries. */
     multicallResults: new Int32Array(2),
     /** The TX multicall's entries (copy+map, copy only), built on first use. */

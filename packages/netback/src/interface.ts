@@ -10,7 +10,7 @@
 import { isXenError } from "@pvnet/hypervisor";
 import { NETIF_RX_RING, NETIF_TX_RING } from "@pvnet/netif";
 import { BackRing, SharedRing } from "@pvnet/shared-ring";
-import type { SkBuff } from "@pvnet/skb-model";
+import { EINVAL, EIO, type SkBuff, skbTxHash } from "@pvnet/skb-model";
 import { GNTMAP, GNTST } from "@pvnet/xen-grant-table";
 import {
   MAX_PENDING_REQS,
@@ -30,9 +30,6 @@ import { xenvifDeallocKthread, xenvifUbufCallback } from "./dealloc.js";
 import { PersistentGrantTree } from "./pgrant.js";
 import { xenvifKthreadGuestRx, xenvifRxQueuePurge, xenvifRxQueueTail } from "./rx.js";
 import { xenvifDelCreditTimer, xenvifTxAction } from "./tx.js";
-
-const EIO = 5;
-const EINVAL = 22;
 
 /** xenvif_alloc: a vif for frontend `domid`, device `handle` (carrier off until connected). */
 export function xenvifAlloc(ctx: NetbackContext, domid: number, handle: number): Xenvif {
@@ -292,19 +289,16 @@ export function xenvifWakeQueue(queue: XenvifQueue): void {
 // ---------------------------------------------------------------------------------------------
 // Transmit towards the guest
 
-const flowBytes = new Uint8Array(12);
-
 /**
- * xenvif_select_queue with no hash algorithm configured: netdev_pick_tx's flow hash. The model
- * hashes the IPv4 addresses and ports (bytes 26..37 of the frame) when present.
+ * xenvif_select_queue with no hash algorithm configured (XEN_NETIF_CTRL_HASH_ALGORITHM_NONE):
+ * netdev_pick_tx(dev, skb, NULL) % real_num_tx_queues, where netdev_pick_tx (no XPS map, no
+ * socket) is skb_tx_hash: reciprocal_scale(skb_get_hash(skb), real_num_tx_queues). No queues:
+ * 0 (the packet is dropped anyway).
  */
 export function xenvifSelectQueue(vif: Xenvif, skb: SkBuff): number {
   const n = vif.queues.length;
-  if (n <= 1) return 0;
-  if (skb.len < 38 || skb.copyBits(26, flowBytes, 0, 12) !== 0) return 0;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < 12; i++) h = Math.imul(h ^ (flowBytes[i] as number), 0x01000193) >>> 0;
-  return h % n;
+  if (n < 1) return 0;
+  return skbTxHash(skb, n) % n;
 }
 
 /**

@@ -33,7 +33,14 @@ import {
 import {
   CHECKSUM_PARTIAL,
   CHECKSUM_UNNECESSARY,
-  COST_MEMCPY,
+  E2BIG,
+  EBADR,
+  EINVAL,
+  EIO,
+  ENODATA,
+  ENOMEM,
+  ETH_HLEN,
+  ethTypeTrans,
   getPage,
   MAX_SKB_FRAGS,
   NET_IP_ALIGN,
@@ -44,12 +51,12 @@ import {
   SKB_GSO_TCPV4,
   SKB_GSO_TCPV6,
   type SkBuff,
+  xenChecksumSetup,
 } from "@pvnet/skb-model";
 import { GNTCOPY, GNTMAP, GNTST } from "@pvnet/xen-grant-table";
 import {
   COST_RING_REQUEST,
   COST_RING_RESPONSE,
-  ETH_HLEN,
   MAX_PENDING_REQS,
   NETBACK_EXTRA_TYPE_MAX,
   NETBACK_INVALID_HANDLE,
@@ -58,30 +65,14 @@ import {
   XEN_NETBACK_TX_COPY_LEN,
   XEN_NETBK_LEGACY_SLOTS_MAX,
   XEN_NETBK_MCAST_MAX,
+  XENVIF_DEV_ADDR,
   type Xenvif,
   type XenvifQueue,
   type XenvifTxCb,
 } from "./common.js";
 import { xenvifIdxUnmap, xenvifSkbZerocopyPrepare, xenvifZerocopyCallback } from "./dealloc.js";
 import { xenvifKickThread, xenvifNapiScheduleOrEnableEvents } from "./interface.js";
-
-/** Errno values the TX helpers return (negated), as Linux's do. */
-const ENODATA = 61;
-const E2BIG = 7;
-const EINVAL = 22;
-const EIO = 5;
-const EBADR = 53;
-const EPROTO = 71;
-const ENOMEM = 12;
-
-const ETH_P_IP = 0x0800;
-const ETH_P_IPV6 = 0x86dd;
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
-/** MAX_TCP_HDR_LEN: the most skb_checksum_setup pulls for a TCP header (60 bytes of options and all). */
-const MAX_TCP_HDR_LEN = 60;
-/** MAX_IPV6_HDR_LEN (net/core/skbuff.c): how far skb_checksum_setup_ipv6 walks extension headers. */
-const MAX_IPV6_HDR_LEN = 256;
+import { xenvifTxPersistentFill, xenvifTxPersistentGetRequests, xenvifTxPersistentPrepare } from "./tx-persistent.js";
 
 /** Writes only a TX response's status (make_tx_response's extra-slot answers). */
 function writeTxRspStatus(v: DataView, off: number, status: number): void {
@@ -527,108 +518,6 @@ export function xenvifSetSkbGso(vif: Xenvif, skb: SkBuff, gso: NetifExtraInfo): 
 // Checksum setup (net/core/skbuff.c skb_checksum_setup, on an skb whose data starts at the
 // Ethernet header: netback's skbs keep the frame as sent, see README)
 
-const hdr = new Uint8Array(MAX_IPV6_HDR_LEN + 64);
-/** Where skb_checksum_setup found the transport header (from skb->data) and the TCP header length. */
-const csumResult = { transportOffset: 0, tcpHeaderLen: 0, isTcp: false };
-
-/** skb_maybe_pull_tail: make `len` bytes linear (pulling up to `max`); 0 or -errno. */
-function skbMaybePullTail(skb: SkBuff, len: number, max: number): number {
-  if (skb.headlen >= len) return 0;
-  if (max > skb.len) max = skb.len;
-  if (max > skb.headlen && !skb.pskbPullTail(max - skb.headlen)) return -ENOMEM;
-  return skb.headlen < len ? -EPROTO : 0;
-}
-
-/** The ones' complement sum of the pseudo header, folded (what ~csum_tcpudp_magic gives). */
-function pseudoHeaderSum(skb: SkBuff, addrOff: number, addrLen: number, len: number, proto: number): number {
-  let sum = 0;
-  skb.copyBits(addrOff, hdr, 0, addrLen * 2);
-  for (let i = 0; i < addrLen * 2; i += 2) sum += ((hdr[i] as number) << 8) | (hdr[i + 1] as number);
-  sum += proto + (len >>> 16) + (len & 0xffff);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return sum;
-}
-
-function setTransport(skb: SkBuff, off: number, proto: number, recalculate: boolean, addrOff: number, addrLen: number): number {
-  const isTcp = proto === IPPROTO_TCP;
-  const csumOff = isTcp ? 16 : 6;
-  const err = isTcp ? skbMaybePullTail(skb, off + 20, off + MAX_TCP_HDR_LEN) : skbMaybePullTail(skb, off + 8, off + 8);
-  if (err) return err;
-  if (!skb.partialCsumSet(off, csumOff)) return -EPROTO;
-  csumResult.transportOffset = off;
-  csumResult.isTcp = isTcp;
-  if (isTcp) {
-    skb.copyBits(off + 12, hdr, 0, 1);
-    csumResult.tcpHeaderLen = ((hdr[0] as number) >>> 4) * 4;
-  }
-  if (recalculate) {
-    const s = pseudoHeaderSum(skb, addrOff, addrLen, skb.len - off, proto);
-    hdr[0] = s >>> 8;
-    hdr[1] = s & 0xff;
-    skb.storeBits(off + csumOff, hdr, 0, 2);
-  }
-  return 0;
-}
-
-function checksumSetupIpv4(skb: SkBuff, recalculate: boolean): number {
-  const off = ETH_HLEN;
-  let err = skbMaybePullTail(skb, off + 20, off + 20);
-  if (err) return err;
-  skb.copyBits(off, hdr, 0, 20);
-  // ip_is_fragment: a fragment carries no complete transport header.
-  if ((((hdr[6] as number) << 8) | (hdr[7] as number)) & 0x3fff) return -EPROTO;
-  const ihl = ((hdr[0] as number) & 0xf) * 4;
-  if (ihl < 20) return -EPROTO;
-  const proto = hdr[9] as number;
-  err = skbMaybePullTail(skb, off + ihl, off + ihl);
-  if (err) return err;
-  if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return -EPROTO;
-  return setTransport(skb, off + ihl, proto, recalculate, off + 12, 4);
-}
-
-function checksumSetupIpv6(skb: SkBuff, recalculate: boolean): number {
-  const off = ETH_HLEN;
-  let err = skbMaybePullTail(skb, off + 40, off + 40);
-  if (err) return err;
-  skb.copyBits(off, hdr, 0, 40);
-  let nexthdr = hdr[6] as number;
-  let len = 40;
-  // Walk the extension headers a transport header may hide behind (bounded by MAX_IPV6_HDR_LEN).
-  while (len <= MAX_IPV6_HDR_LEN && nexthdr !== IPPROTO_TCP && nexthdr !== IPPROTO_UDP) {
-    if (nexthdr === 0 || nexthdr === 43 || nexthdr === 60 || nexthdr === 51) {
-      err = skbMaybePullTail(skb, off + len + 2, off + len + 2);
-      if (err) return err;
-      skb.copyBits(off + len, hdr, 0, 2);
-      const next = hdr[0] as number;
-      len += nexthdr === 51 ? ((hdr[1] as number) + 2) * 4 : ((hdr[1] as number) + 1) * 8;
-      nexthdr = next;
-    } else return -EPROTO; // fragments and unknown headers: no checksum setup
-  }
-  if (nexthdr !== IPPROTO_TCP && nexthdr !== IPPROTO_UDP) return -EPROTO;
-  return setTransport(skb, off + len, nexthdr, recalculate, off + 8, 16);
-}
-
-/**
- * checksum_setup (netback) + skb_checksum_setup: a GSO skb without csum_blank is forced to
- * CHECKSUM_PARTIAL (rx_gso_checksum_fixup) and its pseudo-header checksum recalculated; a
- * CHECKSUM_PARTIAL skb must have an IPv4/IPv6 TCP or UDP header. 0 or -errno.
- */
-export function checksumSetup(queue: XenvifQueue, skb: SkBuff): number {
-  let recalculate = false;
-  csumResult.transportOffset = 0;
-  csumResult.tcpHeaderLen = 0;
-  csumResult.isTcp = false;
-  if (skb.ipSummed !== CHECKSUM_PARTIAL && skb.isGso) {
-    queue.stats.rxGsoChecksumFixup++;
-    skb.ipSummed = CHECKSUM_PARTIAL;
-    recalculate = true;
-  }
-  if (skb.ipSummed !== CHECKSUM_PARTIAL) return 0;
-  if (skb.protocol === ETH_P_IP) return checksumSetupIpv4(skb, recalculate);
-  if (skb.protocol === ETH_P_IPV6) return checksumSetupIpv6(skb, recalculate);
-  return -EPROTO;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Credit
 
@@ -874,7 +763,6 @@ function pullTailFirstSlot(queue: XenvifQueue, skb: SkBuff, cb: XenvifTxCb): boo
   return skb.pskbPullTail(target - skb.headlen);
 }
 
-const hdrScratch = new Uint8Array(2);
 
 /** xenvif_tx_submit: check each skb's ops, finish it and hand it to the stack. Returns skbs delivered. */
 export function xenvifTxSubmit(queue: XenvifQueue): number {
@@ -937,10 +825,9 @@ export function xenvifTxSubmit(queue: XenvifQueue): number {
     }
     cb.reset();
     }
-    // eth_type_trans: the protocol from the Ethernet header (the frame itself is left as sent).
-    skb.copyBits(12, hdrScratch, 0, 2);
-    skb.protocol = ((hdrScratch[0] as number) << 8) | (hdrScratch[1] as number);
-    if (checksumSetup(queue, skb)) {
+    // eth_type_trans (the model leaves skb->data at the Ethernet header).
+    skb.protocol = ethTypeTrans(skb, XENVIF_DEV_ADDR);
+    if (xenChecksumSetup(skb, queue.stats)) {
       vif.logMessage("Can't setup checksum in net_tx_action");
       if (hasCallback) xenvifSkbZerocopyPrepare(queue, skb, headIdx);
       skb.free();
@@ -948,13 +835,16 @@ export function xenvifTxSubmit(queue: XenvifQueue): number {
     }
     if (skb.isGso) {
       // GSO implies having the L4 header.
-      if (!csumResult.isTcp) {
+      if (!skb.transportHeaderWasSet) {
         if (hasCallback) xenvifSkbZerocopyPrepare(queue, skb, headIdx);
         skb.free();
         continue;
       }
       const mss = skb.shinfo.gsoSize;
-      const hdrlen = csumResult.transportOffset + csumResult.tcpHeaderLen;
+      // skb_tcp_all_headers: transport offset + tcp_hdrlen (doff * 4).
+      const doffScratch = queue.txScratch.doff;
+      skb.copyBits(skb.transportOffset + 12, doffScratch, 0, 1);
+      const hdrlen = skb.transportOffset + ((doffScratch[0] as number) >>> 4) * 4;
       skb.shinfo.gsoSegs = Math.ceil((skb.len - hdrlen) / mss);
     }
     queue.stats.rxBytes += skb.len;
@@ -1023,164 +913,4 @@ function multicallEntries(queue: XenvifQueue): McEntries {
 /** tx_work_todo */
 export function txWorkTodo(queue: XenvifQueue): boolean {
   return queue.tx !== null && queue.tx.unconsumedRequests() !== 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Persistent grants (xen-devel RFC, May 2015)
-
-/**
- * Look every slot of the packet up in the queue's tree (the first request is `first`, the rest
- * `queue.txfrags[0..nrFrags)`); prepare a map into the tree for each miss. False when a miss
- * cannot be mapped (tree full): the packet then takes the copy/map path.
- */
-function xenvifTxPersistentPrepare(queue: XenvifQueue, first: NetifTxRequest, nrFrags: number): boolean {
-  const tree = queue.txPgTree as NonNullable<XenvifQueue["txPgTree"]>;
-  let ok = true;
-  for (let j = -1; j < nrFrags; j++) {
-    const txp = j === -1 ? first : (queue.txfrags[j] as NetifTxRequest);
-    if (tree.lookup(txp.gref) < 0 && !tree.prepareMap(txp.gref)) ok = false;
-  }
-  return ok;
-}
-
-/**
- * The persistent-grant get_requests: remember each slot's request; when the first slot's gref
- * missed the tree, grant-copy the header part it holds (split at a local page boundary, as
- * xenvif_get_requests does) — the RFC's fallback — while its map into the tree is prepared.
- */
-function xenvifTxPersistentGetRequests(queue: XenvifQueue, cb: XenvifTxCb, first: NetifTxRequest, nrFrags: number, extraCount: number, dataLen: number): void {
-  const skb = cb.skb as SkBuff;
-  const tree = queue.txPgTree as NonNullable<XenvifQueue["txPgTree"]>;
-  cb.persistent = true;
-  cb.pgExtraCount = extraCount;
-  cb.pgCount = nrFrags + 1;
-  for (let j = 0; j <= nrFrags; j++) {
-    const txp = j === 0 ? first : (queue.txfrags[j - 1] as NetifTxRequest);
-    cb.pgId[j] = txp.id;
-    cb.pgGref[j] = txp.gref;
-    cb.pgOffset[j] = txp.offset;
-    cb.pgSize[j] = txp.size;
-  }
-  skb.put(dataLen);
-  cb.copyCount = 0;
-  cb.splitMask = 0;
-  cb.pgHdrCopied = 0;
-  if (tree.addrOf(first.gref) >= 0) return;
-  // Miss: grant copy for the header bytes of the first slot.
-  const amount = Math.min(dataLen, first.size);
-  const at = skb.head + skb.data;
-  const destOffset = at & (PAGE_SIZE - 1);
-  const headPage = skb.headPage;
-  const vif = queue.vif;
-  const firstPart = Math.min(amount, PAGE_SIZE - destOffset);
-  queue.txCopyOps.add(first.gref, vif.domid, first.offset, headPage.gfns[at >>> 12] as number, DOMID_SELF, destOffset, firstPart, GNTCOPY.source_gref);
-  queue.modelStats.txCopyOps++;
-  if (firstPart < amount) {
-    cb.splitMask = 1;
-    const at2 = at + firstPart;
-    queue.txCopyOps.add(first.gref, vif.domid, first.offset + firstPart, headPage.gfns[at2 >>> 12] as number, DOMID_SELF, 0, amount - firstPart, GNTCOPY.source_gref);
-    queue.modelStats.txCopyOps++;
-  }
-  cb.copyCount = 1;
-  cb.pgHdrCopied = amount;
-}
-
-/** machine.copy into `page` at `pageOff`, split where the destination crosses a 4 KiB frame. */
-function copyIntoPage(queue: XenvifQueue, page: Page, pageOff: number, src: number, len: number): void {
-  const machine = queue.vif.ctx.env.machine;
-  while (len > 0) {
-    const n = Math.min(len, PAGE_SIZE - (pageOff & (PAGE_SIZE - 1)));
-    machine.copy(page.addr(pageOff), src, n);
-    pageOff += n;
-    src += n;
-    len -= n;
-  }
-}
-
-/**
- * Build a persistent-grant packet after the hypercalls: check its header copy, memcpy the rest
- * of the linear area and then the data (into fresh local pages attached as frags: the skb cannot
- * point at the guest's page, which stays in the tree for the next packet), and answer every slot
- * — OKAY, or ERROR for all of them when a copy or a map failed. False when the packet is dropped.
- */
-function xenvifTxPersistentFill(queue: XenvifQueue, cb: XenvifTxCb, pos: { copy: number; map: number }): boolean {
-  const skb = cb.skb as SkBuff;
-  const tree = queue.txPgTree as NonNullable<XenvifQueue["txPgTree"]>;
-  const copies = queue.txCopyOps;
-  let err = 0;
-  if (cb.copyCount !== 0) {
-    let st = copies.status[pos.copy] as number;
-    if (cb.splitMask & 1) {
-      pos.copy++;
-      if (!st) st = copies.status[pos.copy] as number;
-    }
-    pos.copy++;
-    if (st) {
-      err = st;
-      queue.vif.logMessage(`Grant copy of header failed! status: ${st} ref: ${cb.pgGref[0]}`);
-    }
-  }
-  const pool = queue.vif.ctx.env.skbs.pool;
-  const sh = skb.shinfo;
-  let linearAt = skb.data + cb.pgHdrCopied; // offset of the next linear byte from skb.head
-  let linearLeft = skb.headlen - cb.pgHdrCopied;
-  let frag: Page | null = null;
-  let fragUsed = 0;
-  let copied = 0;
-  for (let j = 0; j < cb.pgCount && err === 0; j++) {
-    const base = tree.addrOf(cb.pgGref[j] as number);
-    if (base < 0) {
-      err = GNTST.bad_gntref; // its map into the tree failed
-      queue.vif.logMessage(`Persistent grant ${cb.pgGref[j]} not mapped, slot ${j}`);
-      break;
-    }
-    let off = cb.pgOffset[j] as number;
-    let size = cb.pgSize[j] as number;
-    if (j === 0) {
-      off += cb.pgHdrCopied;
-      size -= cb.pgHdrCopied;
-    }
-    const h = Math.min(linearLeft, size);
-    if (h > 0) {
-      copyIntoPage(queue, skb.headPage, skb.head + linearAt, base + off, h);
-      linearAt += h;
-      linearLeft -= h;
-      off += h;
-      size -= h;
-      copied += h;
-    }
-    while (size > 0) {
-      if (frag === null || fragUsed === PAGE_SIZE) {
-        if (frag !== null) skb.addRxFrag(sh.nrFrags, frag, 0, fragUsed, PAGE_SIZE);
-        // Invariant: a packet holds at most 64 KiB, i.e. 16 pages of frags (< MAX_SKB_FRAGS).
-        if (sh.nrFrags >= MAX_SKB_FRAGS) throw new Error(`${queue.name}: persistent packet needs more than MAX_SKB_FRAGS pages`);
-        frag = pool.allocPage();
-        fragUsed = 0;
-        if (frag === null) {
-          err = -ENOMEM;
-          queue.vif.logMessage("Can't allocate a page for a persistent-grant packet");
-          break;
-        }
-      }
-      const n = Math.min(size, PAGE_SIZE - fragUsed);
-      queue.vif.ctx.env.machine.copy(frag.addr(fragUsed), base + off, n);
-      fragUsed += n;
-      off += n;
-      size -= n;
-      copied += n;
-    }
-  }
-  if (frag !== null) {
-    if (err === 0) skb.addRxFrag(sh.nrFrags, frag, 0, fragUsed, PAGE_SIZE);
-    else putPage(frag);
-  }
-  queue.vcpu.charge(COST_MEMCPY, copied);
-  // Every slot is answered now: the data has left the guest's pages.
-  const status = err === 0 ? NETIF_RSP_OKAY : NETIF_RSP_ERROR;
-  for (let j = 0; j < cb.pgCount; j++) makeTxResponse(queue, cb.pgId[j] as number, j === 0 ? cb.pgExtraCount : 0, status);
-  pushTxResponses(queue);
-  if (err !== 0) return false;
-  if (cb.txFlags & NETTXF_csum_blank) skb.ipSummed = CHECKSUM_PARTIAL;
-  else if (cb.txFlags & NETTXF_data_validated) skb.ipSummed = CHECKSUM_UNNECESSARY;
-  return true;
 }

@@ -2,7 +2,8 @@ import { NETRXF_csum_blank, NETRXF_data_validated, NETRXF_extra_info, XEN_NETIF_
 import { CHECKSUM_PARTIAL, SKB_GSO_TCPV4, type SkBuff, SkbComposer, type SkbDesc } from "@pvnet/skb-model";
 import { OP_COPY } from "@pvnet/xen-grant-table";
 import { describe, expect, test } from "vitest";
-import { COPY_BATCH_SIZE, NETDEV_TX_OK, RX_DRAIN_TIMEOUT_MSECS, XENVIF_RX_QUEUE_BYTES, xenvifStartXmit } from "../src/index.js";
+import { COPY_BATCH_SIZE } from "../src/common.js";
+import { NETDEV_TX_OK, RX_DRAIN_TIMEOUT_MSECS, XENVIF_RX_QUEUE_BYTES, xenvifStartXmit } from "../src/index.js";
 import { makeFrame, World } from "./harness.js";
 
 function payload(len: number, seed: number): Uint8Array {

@@ -9,7 +9,7 @@
 import { type Domain, type KernelOps, type Vcpu, XEN_PAGE_SIZE } from "@pvnet/hypervisor";
 import { NETIF_RX_RING, NETIF_TX_RING, type NetifExtraInfo, type NetifRxRequest, type NetifRxResponse, type NetifTxRequest, newExtraInfo, newRxRequest, newRxResponse, newTxRequest, XEN_NETIF_EXTRA_TYPE_MAX_WITH_XDP, XEN_NETIF_NR_SLOTS_MIN } from "@pvnet/netif";
 import { constRingSize, type FrontRing } from "@pvnet/shared-ring";
-import { getPage, type Page, putPage, type SkBuff, type SkbAllocOps } from "@pvnet/skb-model";
+import { getPage, type Page, putPage, type SkBuff, SkBuffHead, type SkbAllocOps } from "@pvnet/skb-model";
 import type { GnttabOps, GrantRefHead } from "@pvnet/xen-grant-table";
 import type { XenbusClient, XenbusDevice } from "@pvnet/xenstore";
 import type { TxReqBuilder } from "./tx.js";
@@ -38,8 +38,6 @@ export const NET_RX_SLOTS_MIN = XEN_NETIF_NR_SLOTS_MIN + 1;
  * XEN_NETIF_NR_SLOTS_MIN, what every backend accepts) is straightened before it is sent.
  */
 export const MAX_XEN_SKB_FRAGS = 65536 / XEN_PAGE_SIZE + 1;
-/** ETH_HLEN: the first request must carry at least the Ethernet header or netback drops it. */
-export const ETH_HLEN = 14;
 /** NAPI_POLL_WEIGHT: the default budget of one xennet_poll. */
 export const NAPI_POLL_WEIGHT = 64;
 /** MAX_QUEUES_DEFAULT: xennet_max_queues when the module parameter is 0 (also capped by VCPUs). */
@@ -262,46 +260,6 @@ export interface DeferredGrant {
   page: Page;
 }
 
-/** A queue of skbs linked through skb.next (struct sk_buff_head). */
-export class SkbQueue {
-  head: SkBuff | null = null;
-  tail: SkBuff | null = null;
-  length = 0;
-
-  /** __skb_queue_tail */
-  push(skb: SkBuff): void {
-    skb.next = null;
-    if (this.tail === null) this.head = skb;
-    else this.tail.next = skb;
-    this.tail = skb;
-    this.length++;
-  }
-
-  /** __skb_queue_head */
-  unshift(skb: SkBuff): void {
-    skb.next = this.head;
-    this.head = skb;
-    if (this.tail === null) this.tail = skb;
-    this.length++;
-  }
-
-  /** __skb_dequeue */
-  shift(): SkBuff | null {
-    const skb = this.head;
-    if (skb === null) return null;
-    this.head = skb.next;
-    if (this.head === null) this.tail = null;
-    skb.next = null;
-    this.length--;
-    return skb;
-  }
-
-  /** __skb_queue_purge: free every skb. */
-  purge(): void {
-    for (let skb = this.shift(); skb !== null; skb = this.shift()) skb.free();
-  }
-}
-
 /** struct netfront_rx_info: the first response and the extras of the packet being assembled. */
 export interface NetfrontRxInfo {
   rx: NetifRxResponse;
@@ -383,9 +341,9 @@ export class NetfrontQueue {
    * fill_frags uses these copies, never the ring again). A chain spans at most the ring.
    */
   readonly rxRsps: NetifRxResponse[] = Array.from({ length: NET_RX_RING_SIZE }, newRxResponse);
-  readonly tmpq = new SkbQueue();
-  readonly rxq = new SkbQueue();
-  readonly errq = new SkbQueue();
+  readonly tmpq = new SkBuffHead();
+  readonly rxq = new SkBuffHead();
+  readonly errq = new SkBuffHead();
   /** NETFRONT_SKB_CB(skb)->pull_to of the skbs on rxq, in queue order. */
   readonly pullTo = new Int32Array(NET_RX_RING_SIZE);
 

@@ -6,11 +6,10 @@
  * granted or ended per packet, so the backend can keep them all mapped.
  */
 import type { Vcpu } from "@pvnet/hypervisor";
-import { type Page, putPage } from "@pvnet/skb-model";
+import { ENOMEM, type Page, putPage } from "@pvnet/skb-model";
 import type { GrantRefHead } from "@pvnet/xen-grant-table";
 import { COST_GRANT_ACCESS, INVALID_GRANT_REF, NET_RX_RING_SIZE, NET_TX_RING_SIZE, type NetfrontInfo, type NetfrontQueue } from "./common.js";
 
-const ENOMEM = 12;
 
 /** A zeroed page of the guest's pool (nothing of older data is ever visible to the backend), or null. */
 function zeroedPage(np: NetfrontInfo): Page | null {

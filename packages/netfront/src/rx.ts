@@ -33,20 +33,27 @@ import {
   CHECKSUM_PARTIAL,
   CHECKSUM_UNNECESSARY,
   COST_MEMCPY,
+  E2BIG,
+  EBADR,
+  EINVAL,
+  ENOENT,
+  ETH_HLEN,
+  ethTypeTrans,
   MAX_SKB_FRAGS,
   NET_IP_ALIGN,
   PAGE_SIZE,
   type Page,
   type SkBuff,
+  type SkBuffHead,
   SKB_GSO_DODGY,
   SKB_GSO_TCPV4,
   SKB_GSO_TCPV6,
+  xenChecksumSetup,
 } from "@pvnet/skb-model";
 import {
   COST_GRANT_ACCESS,
   COST_RING_REQUEST,
   COST_RING_RESPONSE,
-  ETH_HLEN,
   INVALID_GRANT_REF,
   NET_RX_RING_SIZE,
   NET_RX_SLOTS_MIN,
@@ -55,21 +62,8 @@ import {
   type NetfrontRxInfo,
   RX_COPY_THRESHOLD,
   RX_REFILL_TIMEOUT_NS,
-  type SkbQueue,
   xennetEndAccessDeferred,
 } from "./common.js";
-
-/** Linux errnos returned by the response walkers (negated). */
-const EINVAL = 22;
-const ENOENT = 2;
-const E2BIG = 7;
-const EBADR = 53;
-const EPROTO = 71;
-
-const ETH_P_IP = 0x0800;
-const ETH_P_IPV6 = 0x86dd;
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
 
 function rxidx(idx: number): number {
   return idx & (NET_RX_RING_SIZE - 1);
@@ -243,7 +237,7 @@ function xennetGetExtras(q: NetfrontQueue, extras: NetifExtraInfo[], rp: number,
  * negative errno (the packet is then dropped, rsp_cons moved past it). A grant the backend still
  * holds disables the device.
  */
-function xennetGetResponses(q: NetfrontQueue, rinfo: NetfrontRxInfo, rp: number, list: SkbQueue, vcpu: Vcpu): number {
+function xennetGetResponses(q: NetfrontQueue, rinfo: NetfrontRxInfo, rp: number, list: SkBuffHead, vcpu: Vcpu): number {
   const np = q.info;
   const rx0 = q.rx;
   if (rx0 === null) return -EINVAL;
@@ -275,7 +269,7 @@ function xennetGetResponses(q: NetfrontQueue, rinfo: NetfrontRxInfo, rp: number,
       err = -EINVAL;
     } else if (q.persistent) {
       xennetCopyPersistentRx(q, rx, skb, ref, slots === 1, vcpu);
-      if (skb !== null) list.push(skb);
+      if (skb !== null) list.queueTail(skb);
     } else {
       vcpu.charge(COST_GRANT_ACCESS);
       if (!gnttab.endForeignAccessRef(ref)) {
@@ -289,7 +283,7 @@ function xennetGetResponses(q: NetfrontQueue, rinfo: NetfrontRxInfo, rp: number,
         return -EINVAL;
       }
       gnttab.releaseGrantReference(q.grefRxHead, ref);
-      if (skb !== null) list.push(skb);
+      if (skb !== null) list.queueTail(skb);
     }
     // next:
     if ((rx.flags & NETRXF_more_data) === 0) break;
@@ -355,12 +349,12 @@ function xennetSetSkbGso(skb: SkBuff, gso: NetifExtraInfo): number {
  * freed), pulling the headers in when MAX_SKB_FRAGS is reached. Uses the responses validated by
  * xennet_get_responses. 0 or -ENOENT (too many frags; rsp_cons moved past the packet).
  */
-function xennetFillFrags(q: NetfrontQueue, skb: SkBuff, list: SkbQueue, pullTo: number): number {
+function xennetFillFrags(q: NetfrontQueue, skb: SkBuff, list: SkBuffHead, pullTo: number): number {
   const rx = q.rx;
   if (rx === null) return -ENOENT;
   let cons = rx.rspCons;
   let k = 1;
-  for (let nskb = list.shift(); nskb !== null; nskb = list.shift()) {
+  for (let nskb = list.dequeue(); nskb !== null; nskb = list.dequeue()) {
     const r = q.rxRsps[k++] as NetifRxResponse;
     cons = (cons + 1) >>> 0;
     const nfrag = nskb.shinfo.frags[0];
@@ -386,90 +380,20 @@ function xennetFillFrags(q: NetfrontQueue, skb: SkBuff, list: SkbQueue, pullTo: 
   return 0;
 }
 
-// Scratch for header parsing (no allocation per packet).
-const hdr = new Uint8Array(64);
-const hdrView = new DataView(hdr.buffer);
-const csumBytes = new Uint8Array(2);
-
-/** eth_type_trans's protocol (the model leaves skb->data at the Ethernet header). */
-function ethTypeTrans(skb: SkBuff): number {
-  if (skb.len < ETH_HLEN || skb.copyBits(12, hdr, 0, 2) !== 0) return 0;
-  return hdrView.getUint16(0);
-}
-
-function fold(sum: number): number {
-  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
-  return sum;
-}
-
-/**
- * skb_checksum_setup (net/core/skbuff.c) for the frame at skb->data: locate the TCP/UDP header of
- * an IPv4 or IPv6 packet, set csum_start/csum_offset (skb_partial_csum_set) and, if `recalculate`,
- * write the pseudo-header checksum (~csum_tcpudp_magic / ~csum_ipv6_magic). 0 or -EPROTO.
- */
-export function skbChecksumSetup(skb: SkBuff, recalculate: boolean): number {
-  let off: number;
-  let proto: number;
-  let pseudo = 0;
-  if (skb.protocol === ETH_P_IP) {
-    if (!skb.pskbMayPull(ETH_HLEN + 20) || skb.copyBits(ETH_HLEN, hdr, 0, 20) !== 0) return -EPROTO;
-    const ihl = (hdr[0] as number) & 0x0f;
-    if (ihl < 5 || (hdrView.getUint16(6) & 0x3fff) !== 0) return -EPROTO; // options ok, fragments not
-    proto = hdr[9] as number;
-    off = ETH_HLEN + ihl * 4;
-    for (let i = 12; i < 20; i += 2) pseudo += hdrView.getUint16(i);
-  } else if (skb.protocol === ETH_P_IPV6) {
-    if (!skb.pskbMayPull(ETH_HLEN + 40) || skb.copyBits(ETH_HLEN, hdr, 0, 40) !== 0) return -EPROTO;
-    proto = hdr[6] as number; // extension headers are not walked
-    off = ETH_HLEN + 40;
-    for (let i = 8; i < 40; i += 2) pseudo += hdrView.getUint16(i);
-  } else return -EPROTO;
-  let csumOff: number;
-  let l4len: number;
-  if (proto === IPPROTO_TCP) {
-    csumOff = 16;
-    l4len = 20;
-  } else if (proto === IPPROTO_UDP) {
-    csumOff = 6;
-    l4len = 8;
-  } else return -EPROTO;
-  if (!skb.pskbMayPull(off + l4len)) return -EPROTO;
-  if (!skb.partialCsumSet(off, csumOff)) return -EPROTO;
-  if (recalculate) {
-    const sum = fold(pseudo + proto + (skb.len - off));
-    csumBytes[0] = sum >>> 8;
-    csumBytes[1] = sum & 0xff;
-    if (skb.storeBits(off + csumOff, csumBytes, 0, 2) !== 0) return -EPROTO;
-  }
-  return 0;
-}
-
-/** checksum_setup: GSO packets must be CHECKSUM_PARTIAL (fixed up and counted). 0 or -EPROTO. */
-function checksumSetup(q: NetfrontQueue, skb: SkBuff): number {
-  let recalc = false;
-  if (skb.ipSummed !== CHECKSUM_PARTIAL && skb.isGso) {
-    q.stats.rxGsoChecksumFixup++;
-    skb.ipSummed = CHECKSUM_PARTIAL;
-    recalc = true;
-  }
-  if (skb.ipSummed !== CHECKSUM_PARTIAL) return 0;
-  return skbChecksumSetup(skb, recalc);
-}
-
 /** handle_incoming_queue: pull headers, set the protocol, checksum setup, napi_gro_receive. */
 function handleIncomingQueue(q: NetfrontQueue): number {
   const np = q.info;
   let dropped = 0;
   let i = 0;
-  for (let skb = q.rxq.shift(); skb !== null; skb = q.rxq.shift()) {
+  for (let skb = q.rxq.dequeue(); skb !== null; skb = q.rxq.dequeue()) {
     const pullTo = q.pullTo[i++] as number;
     if (pullTo > skb.headlen) skb.pskbPullTail(pullTo - skb.headlen);
     // A first slot shorter than ETH_HLEN with more slots behind it leaves the Ethernet header
     // split between head and frag: Linux's eth_type_trans -> __skb_pull then hits BUG() (len <
     // data_len). The model pulls the header in instead, so no backend can crash the guest.
     if (skb.headlen < ETH_HLEN && skb.len >= ETH_HLEN) skb.pskbPullTail(ETH_HLEN - skb.headlen);
-    skb.protocol = ethTypeTrans(skb);
-    if (checksumSetup(q, skb) !== 0) {
+    skb.protocol = ethTypeTrans(skb, np.mac);
+    if (xenChecksumSetup(skb, q.stats) !== 0) {
       skb.free();
       dropped++;
       q.stats.rxErrors++;
@@ -528,11 +452,11 @@ export function xennetPoll(q: NetfrontQueue, budget: number, vcpu: Vcpu): number
     }
     let skb: SkBuff | null = null;
     if (!failed) {
-      skb = tmpq.shift() as SkBuff;
+      skb = tmpq.dequeue() as SkBuff;
       const gso = rinfo.extras[XEN_NETIF_EXTRA_TYPE_GSO - 1] as NetifExtraInfo;
       if (gso.type !== 0 && xennetSetSkbGso(skb, gso) !== 0) {
         np.alert(q, "Bad GSO extra info");
-        tmpq.unshift(skb);
+        tmpq.queueHead(skb);
         skb = null;
         setRxRspCons(q, (rx.rspCons + tmpq.length) >>> 0);
         failed = true;
@@ -549,12 +473,12 @@ export function xennetPoll(q: NetfrontQueue, budget: number, vcpu: Vcpu): number
       skb.dataLen = status;
       skb.len += status;
       if (xennetFillFrags(q, skb, tmpq, pullTo) !== 0) {
-        errq.push(skb); // Linux leaks it here; the model frees it with the error queue
+        errq.queueTail(skb); // Linux leaks it here; the model frees it with the error queue
         failed = true;
       } else {
         if ((rinfo.rx.flags & NETRXF_csum_blank) !== 0) skb.ipSummed = CHECKSUM_PARTIAL;
         else if ((rinfo.rx.flags & NETRXF_data_validated) !== 0) skb.ipSummed = CHECKSUM_UNNECESSARY;
-        q.rxq.push(skb);
+        q.rxq.queueTail(skb);
         q.pullTo[nPull++] = pullTo;
         i = (rx.rspCons + 1) >>> 0;
         setRxRspCons(q, i);
@@ -563,7 +487,7 @@ export function xennetPoll(q: NetfrontQueue, budget: number, vcpu: Vcpu): number
       }
     }
     // err:
-    for (let s = tmpq.shift(); s !== null; s = tmpq.shift()) errq.push(s);
+    for (let s = tmpq.dequeue(); s !== null; s = tmpq.dequeue()) errq.queueTail(s);
     q.stats.rxErrors++;
     i = rx.rspCons;
   }

@@ -34,12 +34,12 @@ import {
   SKB_GSO_TCPV4,
   SKB_GSO_TCPV6,
   xennetCountSkbSlots,
+  ETH_HLEN,
 } from "@pvnet/skb-model";
 import {
   COST_GRANT_ACCESS,
   COST_RING_REQUEST,
   COST_RING_RESPONSE,
-  ETH_HLEN,
   INVALID_GRANT_REF,
   NET_TX_RING_SIZE,
   NETDEV_TX_BUSY,

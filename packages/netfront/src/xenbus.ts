@@ -11,7 +11,7 @@ import { xennetFreePersistentGnts, xennetInitPersistentGnts } from "./persistent
 import { isXenError, type Vcpu, XEN_PAGE_SIZE } from "@pvnet/hypervisor";
 import { NETIF_RX_RING, NETIF_TX_RING, NETIF_XS_KEY, netifQueueDir } from "@pvnet/netif";
 import { FrontRing, SharedRing } from "@pvnet/shared-ring";
-import { type Page, putPage } from "@pvnet/skb-model";
+import { EINVAL, ENODEV, ENOENT, ENOMEM, type Page, putPage } from "@pvnet/skb-model";
 import {
   isXenstoreError,
   XBT_NIL,
@@ -45,12 +45,6 @@ import {
 import { type LateEoiState, xenIrqLateeoi, xenIrqNoEoi } from "./events.js";
 import { xennetAllocRxBuffers, xennetHandleRx, xennetReleaseRxBufs } from "./rx.js";
 import { xennetInitTxIds, xennetReleaseTxBufs, xennetTxBufGc } from "./tx.js";
-
-/** Linux errnos used by the xenbus paths. */
-const ENOMEM = 12;
-const ENODEV = 19;
-const EINVAL = 22;
-const ENOENT = 2;
 
 /** The VCPU the xenwatch thread (and connect/teardown work) runs on. */
 function watchVcpu(np: NetfrontInfo): Vcpu {

@@ -24,7 +24,9 @@ import { putPage } from "@pvnet/skb-model";
 import { GNTCOPY, GNTMAP, GNTST, GnttabCopyBatch, GnttabMapBatch, GnttabUnmapBatch } from "@pvnet/xen-grant-table";
 import { XenbusState } from "@pvnet/xenstore";
 import { describe, expect, it } from "vitest";
-import { HZ, NET_RX_RING_SIZE, NETDEV_TX_OK, xennetHandleRx } from "../src/index.js";
+import { HZ } from "../src/events.js";
+import { NET_RX_RING_SIZE, NETDEV_TX_OK } from "../src/index.js";
+import { xennetHandleRx } from "../src/rx.js";
 import { frame, makeWorld, type World } from "./world.js";
 
 type Rsp = { offset?: number; flags?: number; status: number; id?: number } | { extra: number; flags?: number; gsoSize?: number; gsoType?: number };

@@ -1,9 +1,10 @@
 import { NETIF_RSP_OKAY, writeTxResponse } from "@pvnet/netif";
-import type { SkBuff } from "@pvnet/skb-model";
+import { type SkBuff, skbGetHash } from "@pvnet/skb-model";
 import { GNTTAB_NR_RESERVED_ENTRIES, GRANT_ENTRY_V1 } from "@pvnet/xen-grant-table";
 import { XenbusState } from "@pvnet/xenstore";
 import { describe, expect, it } from "vitest";
-import { NETDEV_TX_OK, skbGetHash, xennetSelectQueue } from "../src/index.js";
+import { NETDEV_TX_OK } from "../src/index.js";
+import { xennetSelectQueue } from "../src/queue.js";
 import { frame, makeWorld, type World } from "./world.js";
 
 function send(w: World, bytes: Uint8Array): void {
@@ -107,7 +108,7 @@ describe("multi-queue", () => {
     for (const skb of w.received) skb.free();
   });
 
-  it("the flow hash is direction independent and zero for non-IP frames", () => {
+  it("the flow hash (skb_get_hash) is direction independent; non-IP frames hash on their protocol alone", () => {
     const w = makeWorld();
     const make = (b: Uint8Array): SkBuff => {
       const s = w.composer.compose({ linearLen: b.length }, b);
@@ -128,10 +129,16 @@ describe("multi-queue", () => {
     const arp = fwd.slice();
     new DataView(arp.buffer).setUint16(12, 0x0806);
     const c = make(arp);
-    expect(skbGetHash(c)).toBe(0);
-    expect(xennetSelectQueue(c, 4)).toBe(0);
+    // The dissector keys an ARP frame by n_proto only: every ARP frame hashes alike, never to 0.
+    const arp2 = arp.slice();
+    arp2.fill(0x77, 26, 40);
+    const d = make(arp2);
+    expect(skbGetHash(c)).not.toBe(0);
+    expect(skbGetHash(c)).not.toBe(skbGetHash(a));
+    expect(skbGetHash(d)).toBe(skbGetHash(c));
+    expect(xennetSelectQueue(c, 4)).toBe(skbGetHash(c) % 4);
     expect(xennetSelectQueue(a, 1)).toBe(0);
-    for (const s of [a, b, c]) s.free();
+    for (const s of [a, b, c, d]) s.free();
   });
 
   it("uses split event channels when the backend offers them", () => {

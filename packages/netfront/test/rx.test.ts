@@ -13,7 +13,9 @@ import {
 import { CHECKSUM_NONE, CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, type Page, putPage, SKB_GSO_DODGY, SKB_GSO_TCPV4 } from "@pvnet/skb-model";
 import { GNTMAP, GNTST, GnttabMapBatch, GnttabUnmapBatch } from "@pvnet/xen-grant-table";
 import { describe, expect, it } from "vitest";
-import { NET_RX_RING_SIZE, NET_RX_SLOTS_MIN, RX_COPY_THRESHOLD, RX_REFILL_TIMEOUT_NS, xennetHandleRx } from "../src/index.js";
+import { NET_RX_SLOTS_MIN, RX_REFILL_TIMEOUT_NS } from "../src/common.js";
+import { NET_RX_RING_SIZE, RX_COPY_THRESHOLD } from "../src/index.js";
+import { xennetHandleRx } from "../src/rx.js";
 import { frame, makeWorld, type World } from "./world.js";
 
 type Rsp = { offset?: number; flags?: number; status: number; id?: number } | { extra: number; flags?: number; gsoSize?: number; gsoType?: number };

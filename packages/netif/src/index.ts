@@ -34,28 +34,6 @@ export {
   type XenNetifGref,
 } from "./accessors.js";
 export {
-  type BuildResult,
-  buildRxChain,
-  buildTxChain,
-  DEFAULT_CHAIN_LIMITS,
-  NETIF_PAGE_SIZE,
-  type NetifChain,
-  type NetifChainLimits,
-  type NetifChainReason,
-  type NetifChunk,
-  newNetifChain,
-  parseRxChain,
-  parseTxChain,
-  type RxChainSlot,
-  type RxSlotReader,
-  rxSlotsFromArray,
-  rxSlotsFromRing,
-  type TxChainSlot,
-  type TxSlotReader,
-  txSlotsFromArray,
-  txSlotsFromRing,
-} from "./chain.js";
-export {
   _NETRXF_csum_blank,
   _NETRXF_data_validated,
   _NETRXF_extra_info,

@@ -1,7 +1,5 @@
 import { fc, test } from "@fast-check/vitest";
 import {
-  buildRxChain,
-  buildTxChain,
   NETIF_RSP_ERROR,
   NETIF_TX_RING,
   NETRXF_data_validated,
@@ -10,17 +8,8 @@ import {
   NETTXF_csum_blank,
   NETTXF_extra_info,
   NETTXF_more_data,
-  type NetifChunk,
   type NetifExtraInfo,
   newExtraInfo,
-  newNetifChain,
-  parseRxChain,
-  parseTxChain,
-  type RxChainSlot,
-  rxSlotsFromArray,
-  type TxChainSlot,
-  txSlotsFromArray,
-  txSlotsFromRing,
   writeExtraInfo,
   writeTxRequest,
   XEN_NETIF_EXTRA_FLAG_MORE,
@@ -33,6 +22,19 @@ import {
   XEN_NETIF_MAX_TX_SIZE,
   XEN_NETIF_NR_SLOTS_MIN,
 } from "@pvnet/netif";
+import {
+  buildRxChain,
+  buildTxChain,
+  type NetifChunk,
+  newNetifChain,
+  parseRxChain,
+  parseTxChain,
+  type RxChainSlot,
+  rxSlotsFromArray,
+  type TxChainSlot,
+  txSlotsFromArray,
+  txSlotsFromRing,
+} from "./chain.js";
 import { BackRing, FrontRing, ringMemoryOver, SharedRing } from "@pvnet/shared-ring";
 import { describe, expect, it } from "vitest";
 

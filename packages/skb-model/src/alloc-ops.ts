@@ -6,7 +6,7 @@
  * swaps accounts.
  */
 import type { PagePool } from "./page.js";
-import type { SkbAllocator } from "./skbuff.js";
+import type { SkbAllocator } from "./allocator.js";
 
 /** alloc_page(s) of a kernel's page allocator. */
 export type PageAllocOps = Pick<PagePool, "allocPage" | "allocPages">;

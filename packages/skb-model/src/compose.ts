@@ -5,6 +5,7 @@
  * clone_count logic of pktgen_xmit).
  */
 import { SkbError } from "./errors.js";
+import type { SkbAllocator } from "./allocator.js";
 import { getOrder, MAX_PAGE_ORDER, PAGE_SIZE, type Page, putPage, writePage } from "./page.js";
 import {
   GSO_LEGACY_MAX_SIZE,
@@ -12,7 +13,6 @@ import {
   NET_IP_ALIGN,
   NET_SKB_PAD,
   type SkBuff,
-  type SkbAllocator,
   skbDataAlign,
   SKB_SHINFO_SIZE,
 } from "./skbuff.js";

@@ -32,8 +32,3 @@ export class SkbError extends Error {
 export function isSkbError(e: unknown): e is SkbError {
   return typeof e === "object" && e !== null && (e as { name?: unknown }).name === "SkbError";
 }
-
-/** Errno values returned (negated) by the functions that return ints in Linux. */
-export const ENOMEM = 12;
-export const EFAULT = 14;
-export const EINVAL = 22;

@@ -13,7 +13,53 @@ export {
   type SkbDesc,
   skbDescLen,
 } from "./compose.js";
-export { EFAULT, EINVAL, ENOMEM, isSkbError, SkbError, type SkbErrorCode } from "./errors.js";
+export { SkbAllocator, type SkbAllocatorOptions, type SkbAllocatorStats } from "./allocator.js";
+export { E2BIG, EBADR, EFAULT, EINVAL, EIO, ENODATA, ENODEV, ENOENT, ENOMEM, EPROTO } from "./errno.js";
+export { isSkbError, SkbError, type SkbErrorCode } from "./errors.js";
+export {
+  MAX_IP_HDR_LEN,
+  MAX_IPV6_HDR_LEN,
+  MAX_TCP_HDR_LEN,
+  type GsoChecksumFixupStats,
+  skbChecksumSetup,
+  skbMaybePullTail,
+  TCP_CSUM_OFFSET,
+  TCP_HDR_LEN,
+  UDP_CSUM_OFFSET,
+  UDP_HDR_LEN,
+  xenChecksumSetup,
+} from "./net-core/checksum.js";
+export {
+  IP_MF_OFFSET,
+  IP6_OFFSET_MF,
+  IPPROTO_AH,
+  IPPROTO_DCCP,
+  IPPROTO_DSTOPTS,
+  IPPROTO_ESP,
+  IPPROTO_FRAGMENT,
+  IPPROTO_HOPOPTS,
+  IPPROTO_ROUTING,
+  IPPROTO_SCTP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPPROTO_UDPLITE,
+  IPV4_HDR_LEN,
+  IPV6_FLOWLABEL_MASK,
+  IPV6_HDR_LEN,
+} from "./net-core/ip.js";
+export {
+  ETH_ALEN,
+  ETH_HLEN,
+  ETH_P_8021Q,
+  ETH_P_802_2,
+  ETH_P_802_3,
+  ETH_P_802_3_MIN,
+  ETH_P_ARP,
+  ETH_P_IP,
+  ETH_P_IPV6,
+  ethTypeTrans,
+} from "./net-core/eth.js";
+export { FLOW_HASH_SEED, JHASH_INITVAL, jhash2, reciprocalScale, skbGetHash, skbTxHash } from "./net-core/flow-hash.js";
 export {
   COST_MEMCPY,
   COST_PAGE_ALLOC,
@@ -59,6 +105,10 @@ export {
   MAX_SKB_FRAGS,
   NET_IP_ALIGN,
   NET_SKB_PAD,
+  PACKET_BROADCAST,
+  PACKET_HOST,
+  PACKET_MULTICAST,
+  PACKET_OTHERHOST,
   PULL_TAIL_SLACK,
   SIZEOF_SK_BUFF,
   SKB_GSO_DODGY,
@@ -66,6 +116,7 @@ export {
   SKB_GSO_TCP_FIXEDID,
   SKB_GSO_TCPV4,
   SKB_GSO_TCPV6,
+  SKB_HEADER_UNSET,
   SKB_SHINFO_SIZE,
   SKBFL_ALL_ZEROCOPY,
   SKBFL_DONT_ORPHAN,
@@ -75,9 +126,6 @@ export {
   SKBFL_ZEROCOPY_ENABLE,
   SKBFL_ZEROCOPY_FRAG,
   SkBuff,
-  SkbAllocator,
-  type SkbAllocatorOptions,
-  type SkbAllocatorStats,
   SkbFrag,
   SkbSharedInfo,
   SMP_CACHE_BYTES,
@@ -89,4 +137,5 @@ export {
   UbufInfo,
 } from "./skbuff.js";
 export type { PageAllocOps, SkbAllocOps } from "./alloc-ops.js";
+export { SkBuffHead } from "./skb-head.js";
 export { gnttabCountGrant, xenOffsetInPage, xennetCountSkbSlots } from "./slots.js";

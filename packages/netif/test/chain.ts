@@ -1,5 +1,5 @@
 /**
- * Packets as chains of ring slots, the generic wire-rule layer of netif.h (netback's
+ * The tests' oracle: packets as chains of ring slots, the generic wire-rule layer of netif.h (netback's
  * xenvif_count_requests / xenvif_get_extras and netfront's xennet_get_responses apply the same
  * rules with their own reactions on top).
  *
@@ -26,7 +26,7 @@ import {
   writeExtraInfo,
   writeRxResponse,
   writeTxRequest,
-} from "./accessors.js";
+} from "../src/accessors.js";
 import {
   NETRXF_extra_info,
   NETRXF_more_data,
@@ -36,7 +36,7 @@ import {
   XEN_NETIF_EXTRA_TYPE_MAX,
   XEN_NETIF_MAX_TX_SIZE,
   XEN_NETIF_NR_SLOTS_MIN,
-} from "./constants.js";
+} from "../src/constants.js";
 
 /** Bytes of a granted page: a fragment may not run past its page (XEN_PAGE_SIZE). */
 export const NETIF_PAGE_SIZE = 4096;
