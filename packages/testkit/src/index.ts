@@ -3,7 +3,7 @@
  * imported from a package's `src/`.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { availableParallelism, cpus } from "node:os";
@@ -95,4 +95,20 @@ export function runReadmeExample(packageDir: URL, timeoutMs = 60_000): string {
   } finally {
     rmSync(file, { force: true });
   }
+}
+
+/**
+ * Module-level mutable state in a driver's sources (`file: name` for each): top-level `let` and
+ * `var`, and top-level `const` objects, arrays and instances. Per-packet scratch and state belong
+ * in the queue (or the device), so two devices, or two runners' threads, never share it.
+ */
+export function moduleLevelState(srcDir: URL): string[] {
+  const found: string[] = [];
+  for (const file of readdirSync(srcDir).filter((f) => f.endsWith(".ts"))) {
+    const text = readFileSync(new URL(file, srcDir), "utf8");
+    for (const m of text.matchAll(/^(?:export )?(let|var) (\w+)|^(?:export )?const (\w+)(?:: [^=]+)? = (new |\{|\[)/gm)) {
+      found.push(`${file}: ${m[2] ?? m[3] ?? ""}`);
+    }
+  }
+  return found;
 }
