@@ -187,7 +187,7 @@ export function layoutChart(layout: StraighteningLayout, seed5Run: ScenarioResul
       $schema: "https://vega.github.io/schema/vega-lite/v6.json",
       title,
       config,
-      width: WIDTH - 120,
+      width: WIDTH - 60,
       height: 300,
       layer: [
         {
@@ -208,7 +208,7 @@ export function layoutChart(layout: StraighteningLayout, seed5Run: ScenarioResul
         {
           data: { values: [{}] },
           mark: { type: "text", color: "#c00", align: "right", dy: -7, x: "width" },
-          encoding: { y: { datum: layout.maxSlots }, text: { value: `backend limit: ${layout.maxSlots} (XEN_NETIF_NR_SLOTS_MIN)` } },
+          encoding: { y: { datum: layout.maxSlots }, text: { value: `limit: ${layout.maxSlots} (XEN_NETIF_NR_SLOTS_MIN)` } },
         },
       ],
     },
