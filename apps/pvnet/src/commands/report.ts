@@ -4,7 +4,6 @@
  * self-contained HTML file with SVG charts (or prints a JSON summary of it with `--json`).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { DEFAULT_PROFILE, HOST_PROFILES } from "@pvnet/hypervisor";
 import { Command, Option } from "commander";
@@ -34,20 +33,20 @@ interface ReportOptions {
 }
 
 /** Everything the report shows, built from measured runs: the charts, their SVGs, the page. */
-export async function buildReport(c: ReportConditions, onDone?: (id: string, done: number, total: number) => void) {
+export async function buildReport(c: ReportConditions, version: string, onDone?: (id: string, done: number, total: number) => void) {
   const results = await runReportScenarios(c, (r, done, total) => onDone?.(r.scenario.id, done, total));
   const seed5Run = results.find((r) => r.scenario.seed5Layout);
   const charts: Chart[] = [throughputChart(results, c), publishedChart(results, c), operationsChart(results, c), layoutChart(straightenedLayout(), seed5Run)];
   const svgs: string[] = [];
   for (const chart of charts) svgs.push(await renderSvg(chart));
-  const version = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
   return { results, charts, svgs, html: reportHtml(charts, svgs, results, c, version) };
 }
 
-async function action(o: ReportOptions): Promise<void> {
+async function action(o: ReportOptions, command: Command): Promise<void> {
   const c: ReportConditions = { packets: o.packets, seed: o.seed, profile: o.profile };
   const chatty = !o.json && process.stderr.isTTY === true;
-  const report = await buildReport(c, (id, done, total) => {
+  // The program (cli-program.ts) carries the package's version.
+  const report = await buildReport(c, command.parent?.version() ?? "unknown", (id, done, total) => {
     if (chatty) process.stderr.write(`\r  ran ${done}/${total} scenarios (${id})\x1b[K`);
   });
   if (chatty) process.stderr.write("\r\x1b[K");
