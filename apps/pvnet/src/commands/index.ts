@@ -1,9 +1,10 @@
 import type { Command } from "commander";
 import { demoCommand } from "./demo.js";
+import { reportCommand } from "./report.js";
 import { runCommand } from "./run.js";
 import { xenstoredCommand } from "./xenstored.js";
 
 /** Every subcommand, in the order `pvnet --help` lists them. */
 export function commands(): Command[] {
-  return [runCommand(), xenstoredCommand(), demoCommand()];
+  return [runCommand(), reportCommand(), xenstoredCommand(), demoCommand()];
 }

@@ -129,16 +129,24 @@ function scenario(o: RunOptions): DomuDom0Options {
   };
 }
 
-/** Run the scenario in a worker; resolves with its one message. Ctrl-C asks it to stop between slices. */
-function runInWorker(topology: RunOptions["topology"], options: DomuDom0Options, showProgress: boolean): Promise<RunWorkerMessage> {
+/**
+ * Start one scenario in the run worker, with its shared progress slots and stop flag. In a source
+ * checkout (under tsx) a boot file registers tsx in the worker, then loads the .ts worker; in the
+ * published package (tsup writes every entry flat into dist/) the compiled .js worker runs directly.
+ */
+export function startRunWorker(topology: RunOptions["topology"], options: DomuDom0Options): { worker: Worker; progress: SharedArrayBuffer; stop: SharedArrayBuffer } {
   const progress = new SharedArrayBuffer(PROGRESS.SLOTS * Float64Array.BYTES_PER_ELEMENT);
   const stop = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
-  // In a source checkout (under tsx) a boot file registers tsx in the worker, then loads the .ts
-  // worker; in the published package the compiled .js worker runs directly.
   const fromSource = import.meta.url.endsWith(".ts");
-  const entry = new URL(fromSource ? "./run-worker.ts" : "./run-worker.js", import.meta.url);
+  const entry = fromSource ? new URL("./run-worker.ts", import.meta.url) : new URL("./run-worker.js", import.meta.url);
   const data: RunWorkerData = { topology, options, progress, stop, entry: entry.href };
   const worker = new Worker(fromSource ? new URL("./run-worker-boot.mjs", import.meta.url) : entry, { workerData: data });
+  return { worker, progress, stop };
+}
+
+/** Run the scenario in a worker; resolves with its one message. Ctrl-C asks it to stop between slices. */
+function runInWorker(topology: RunOptions["topology"], options: DomuDom0Options, showProgress: boolean): Promise<RunWorkerMessage> {
+  const { worker, progress, stop } = startRunWorker(topology, options);
   const seen = new Float64Array(progress);
   let bar: SingleBar | undefined;
   let redraw: NodeJS.Timeout | undefined;
