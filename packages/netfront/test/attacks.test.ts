@@ -9,12 +9,10 @@ import {
   NETRXF_csum_blank,
   NETRXF_extra_info,
   NETRXF_more_data,
-  newExtraInfo,
   newRxRequest,
   newTxRequest,
   readRxRequest,
   readTxRequest,
-  writeExtraInfo,
   writeRxResponse,
   writeTxResponse,
   XEN_NETIF_EXTRA_FLAG_MORE,
@@ -27,9 +25,9 @@ import { describe, expect, it } from "vitest";
 import { HZ } from "../src/events.js";
 import { NET_RX_RING_SIZE, NETDEV_TX_OK } from "../src/index.js";
 import { xennetHandleRx } from "../src/rx.js";
-import { frame, makeWorld, type World } from "./world.js";
+import { frame, makeWorld, type World, craftRxResponses, type CraftedRxResponse } from "./world.js";
 
-type Rsp = { offset?: number; flags?: number; status: number; id?: number } | { extra: number; flags?: number; gsoSize?: number; gsoType?: number };
+type Rsp = CraftedRxResponse;
 
 const CLEAN = { grants: 0, reservedRefs: 0, deferredGrants: 0, txInFlight: 0, rxPosted: 0, evtchns: 0 };
 
@@ -45,21 +43,6 @@ function txBack(w: World) {
   return back;
 }
 
-/** Answer posted RX requests with hand-made responses. */
-function craft(w: World, rsps: Rsp[]): void {
-  const back = rxBack(w);
-  const req = newRxRequest();
-  for (const r of rsps) {
-    const idx = back.consumeRequest();
-    back.copyRequest(idx, readRxRequest, req);
-    const at = back.produceResponse();
-    if ("extra" in r) back.writeResponse(at, writeExtraInfo, { ...newExtraInfo(), type: r.extra, flags: r.flags ?? 0, gsoSize: r.gsoSize ?? 0, gsoType: r.gsoType ?? 0 });
-    else back.writeResponse(at, writeRxResponse, { id: r.id ?? req.id, offset: r.offset ?? 0, flags: r.flags ?? 0, status: r.status });
-  }
-  back.pushResponses();
-  w.be.kickRx();
-  w.run();
-}
 
 function send(w: World, bytes: Uint8Array): void {
   const skb = w.composer.compose({ linearLen: bytes.length }, bytes);
@@ -115,11 +98,11 @@ describe("netfront attack catalogue: runts and malformed RX responses", () => {
   it("runt frames (0..13 bytes) are counted as received and dropped as Linux's stack drops them, never handed up", () => {
     const w = makeWorld();
     w.run();
-    for (let len = 0; len < 14; len++) craft(w, [{ status: len }]);
+    for (let len = 0; len < 14; len++) craftRxResponses(w, [{ status: len }]);
     expect(w.received).toHaveLength(0);
     expect(w.fe.stats()).toMatchObject({ rxPackets: 14, rxRunts: 14, rxErrors: 0, rxBytes: (13 * 14) / 2 });
     // With csum_blank the checksum setup fails first (-EPROTO): an rx_error, as in Linux.
-    craft(w, [{ status: 5, flags: NETRXF_csum_blank }]);
+    craftRxResponses(w, [{ status: 5, flags: NETRXF_csum_blank }]);
     expect(w.fe.stats()).toMatchObject({ rxPackets: 14, rxRunts: 14, rxErrors: 1 });
     // 14 bytes is a frame.
     const f14 = frame(64).slice(0, 14);
@@ -147,11 +130,11 @@ describe("netfront attack catalogue: runts and malformed RX responses", () => {
   it("'xen/netfront: don't trust the backend response data blindly' (Linux 2021): offsets and sizes outside the page are dropped, buffers re-posted", () => {
     const w = makeWorld();
     w.run();
-    craft(w, [{ offset: 4000, status: 200 }]);
-    craft(w, [{ offset: 0xffff, status: 1 }]);
-    craft(w, [{ offset: 0, status: 4097 }]);
-    craft(w, [{ offset: 0, status: -1 }]);
-    craft(w, [{ status: 100, flags: NETRXF_more_data }, { offset: 4095, status: 2 }]);
+    craftRxResponses(w, [{ offset: 4000, status: 200 }]);
+    craftRxResponses(w, [{ offset: 0xffff, status: 1 }]);
+    craftRxResponses(w, [{ offset: 0, status: 4097 }]);
+    craftRxResponses(w, [{ offset: 0, status: -1 }]);
+    craftRxResponses(w, [{ status: 100, flags: NETRXF_more_data }, { offset: 4095, status: 2 }]);
     expect(w.received).toHaveLength(0);
     expect(w.fe.stats().rxErrors).toBe(5);
     expect(w.fe.broken).toBe(false);
@@ -167,7 +150,7 @@ describe("netfront attack catalogue: runts and malformed RX responses", () => {
     w.run();
     const chain: Rsp[] = [{ status: 100, flags: NETRXF_extra_info }];
     for (let i = 0; i < 40; i++) chain.push({ extra: XEN_NETIF_EXTRA_TYPE_GSO, flags: XEN_NETIF_EXTRA_FLAG_MORE, gsoSize: 1448, gsoType: 1 });
-    craft(w, chain);
+    craftRxResponses(w, chain);
     expect(w.received).toHaveLength(0);
     expect(w.fe.stats().rxErrors).toBe(1);
     expect(w.fe.alerts.at(-1)).toBe("q0: Missing extra info");
@@ -263,7 +246,7 @@ describe("netfront attack catalogue: grants the backend keeps (XSA-396)", () => 
     expect(before.every((b) => b === 0)).toBe(true);
     const addr = 0x2000_0000_0000;
     const handle = mapGrant(w, req.gref, GNTMAP.host_map, addr);
-    craft(w, [{ status: 60 }]);
+    craftRxResponses(w, [{ status: 60 }]);
     expect(w.fe.broken).toBe(true);
     expect(w.fe.alerts).toContain("q0: Grant still in use by backend domain");
     const held = w.fe.info.deferred[0];

@@ -3,10 +3,8 @@ import {
   NETRXF_data_validated,
   NETRXF_extra_info,
   NETRXF_more_data,
-  newExtraInfo,
   newRxRequest,
   readRxRequest,
-  writeExtraInfo,
   writeRxResponse,
   XEN_NETIF_GSO_TYPE_TCPV4,
 } from "@pvnet/netif";
@@ -16,26 +14,10 @@ import { describe, expect, it } from "vitest";
 import { NET_RX_SLOTS_MIN, RX_REFILL_TIMEOUT_NS } from "../src/common.js";
 import { NET_RX_RING_SIZE, RX_COPY_THRESHOLD } from "../src/index.js";
 import { xennetHandleRx } from "../src/rx.js";
-import { frame, makeWorld, type World } from "./world.js";
+import { frame, makeWorld, type World, craftRxResponses, type CraftedRxResponse } from "./world.js";
 
-type Rsp = { offset?: number; flags?: number; status: number; id?: number } | { extra: number; flags?: number; gsoSize?: number; gsoType?: number };
+type Rsp = CraftedRxResponse;
 
-/** Answer posted RX requests with hand-made responses (a malicious or sloppy backend). */
-function craft(w: World, rsps: Rsp[], kick = true): void {
-  const back = w.be.queues[0]?.rx;
-  if (back === undefined) throw new Error("not connected");
-  const req = newRxRequest();
-  for (const r of rsps) {
-    const idx = back.consumeRequest();
-    back.copyRequest(idx, readRxRequest, req);
-    const at = back.produceResponse();
-    if ("extra" in r) back.writeResponse(at, writeExtraInfo, { ...newExtraInfo(), type: r.extra, flags: r.flags ?? 0, gsoSize: r.gsoSize ?? 0, gsoType: r.gsoType ?? 0 });
-    else back.writeResponse(at, writeRxResponse, { id: r.id ?? req.id, offset: r.offset ?? 0, flags: r.flags ?? 0, status: r.status });
-  }
-  back.pushResponses();
-  if (kick) w.be.kickRx();
-  w.run();
-}
 
 function freeReceived(w: World): void {
   for (const skb of w.received) skb.free();
@@ -144,7 +126,7 @@ describe("RX: a backend is not trusted", () => {
   it("drops a response whose offset + size crosses the page, and re-posts its buffer", () => {
     const w = makeWorld();
     w.run();
-    craft(w, [{ offset: 4000, status: 200 }]);
+    craftRxResponses(w, [{ offset: 4000, status: 200 }]);
     expect(w.received).toHaveLength(0);
     expect(w.fe.stats().rxErrors).toBe(1);
     expect(w.fe.broken).toBe(false);
@@ -160,12 +142,12 @@ describe("RX: a backend is not trusted", () => {
   it("drops error statuses, bad extras, incomplete and over-long chains, counted as rx_errors", () => {
     const w = makeWorld();
     w.run();
-    craft(w, [{ status: -1 }]); // NETIF_RSP_ERROR
-    craft(w, [{ status: 100, flags: NETRXF_extra_info }, { extra: 9 }]); // invalid extra type
-    craft(w, [{ status: 100, flags: NETRXF_extra_info }, { extra: 1, gsoSize: 0, gsoType: 1 }]); // GSO size 0
-    craft(w, [{ status: 100, flags: NETRXF_more_data }]); // chain runs past rsp_prod
+    craftRxResponses(w, [{ status: -1 }]); // NETIF_RSP_ERROR
+    craftRxResponses(w, [{ status: 100, flags: NETRXF_extra_info }, { extra: 9 }]); // invalid extra type
+    craftRxResponses(w, [{ status: 100, flags: NETRXF_extra_info }, { extra: 1, gsoSize: 0, gsoType: 1 }]); // GSO size 0
+    craftRxResponses(w, [{ status: 100, flags: NETRXF_more_data }]); // chain runs past rsp_prod
     const long: Rsp[] = Array.from({ length: 20 }, (_, i) => ({ status: 100, flags: i < 19 ? NETRXF_more_data : 0 }));
-    craft(w, long); // 20 slots > 18 + 1
+    craftRxResponses(w, long); // 20 slots > 18 + 1
     expect(w.received).toHaveLength(0);
     expect(w.fe.stats().rxErrors).toBe(5);
     expect(w.fe.broken).toBe(false);
@@ -239,7 +221,7 @@ describe("RX: a backend is not trusted", () => {
     map.add(0x2000_0000_0000, GNTMAP.host_map, req.gref, w.domU.domid);
     w.grants.mapGrantRef(w.dom0.vcpus[0]!, map);
     expect(map.status[0]).toBe(GNTST.okay);
-    craft(w, [{ status: 60 }]);
+    craftRxResponses(w, [{ status: 60 }]);
     expect(w.fe.broken).toBe(true);
     expect(w.fe.alerts).toContain("q0: Grant still in use by backend domain");
     expect(w.fe.outstanding().deferredGrants).toBe(1);

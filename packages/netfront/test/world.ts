@@ -3,6 +3,7 @@
  * creates the device directories, each domain's xenbus watches run on its VCPU 0.
  */
 import { type Domain, Hypervisor, type Vcpu } from "@pvnet/hypervisor";
+import { newExtraInfo, newRxRequest, readRxRequest, writeExtraInfo, writeRxResponse } from "@pvnet/netif";
 import { PagePool, type SkBuff, SkbAllocator, SkbComposer } from "@pvnet/skb-model";
 import { GnttabGuest, GrantTables } from "@pvnet/xen-grant-table";
 import { libxlDeviceGenericAdd, libxlDomainMake, XenStore, xenbusInit } from "@pvnet/xenstore";
@@ -110,4 +111,24 @@ export function frame(size: number, flow = 1, seq = 0, proto = 17): Uint8Array {
   v.setUint16(36, 5001);
   for (let i = 42; i < size; i++) b[i] = (i * 7 + seq * 13 + flow) & 0xff;
   return b;
+}
+
+/** A hand-made RX response (or extra-info slot) of a malicious or sloppy backend. */
+export type CraftedRxResponse = { offset?: number; flags?: number; status: number; id?: number } | { extra: number; flags?: number; gsoSize?: number; gsoType?: number };
+
+/** Answer posted RX requests of queue 0 with hand-made responses, then (by default) kick and run. */
+export function craftRxResponses(w: World, rsps: readonly CraftedRxResponse[], kick = true): void {
+  const back = w.be.queues[0]?.rx;
+  if (back === undefined) throw new Error("not connected");
+  const req = newRxRequest();
+  for (const r of rsps) {
+    const idx = back.consumeRequest();
+    back.copyRequest(idx, readRxRequest, req);
+    const at = back.produceResponse();
+    if ("extra" in r) back.writeResponse(at, writeExtraInfo, { ...newExtraInfo(), type: r.extra, flags: r.flags ?? 0, gsoSize: r.gsoSize ?? 0, gsoType: r.gsoType ?? 0 });
+    else back.writeResponse(at, writeRxResponse, { id: r.id ?? req.id, offset: r.offset ?? 0, flags: r.flags ?? 0, status: r.status });
+  }
+  back.pushResponses();
+  if (kick) w.be.kickRx();
+  w.run();
 }
