@@ -116,7 +116,10 @@ describe("pvnet command line", () => {
       expect(second.code).toBe(1);
       expect(second.stderr).toBe(`pvnet xenstored: cannot serve xenstore on '${socket}': ${socket}: a server is already listening\n`);
     } finally {
-      child.kill("SIGKILL");
+      // SIGTERM, which the launcher passes on: a SIGKILL would orphan the xenstored it started.
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
       rmSync(dir, { recursive: true, force: true });
     }
   });
