@@ -7,17 +7,8 @@
  * Writes bench-results/domu-dom0.json.
  */
 import { benchHost, writeBenchResult } from "@pvnet/testkit";
+import { PUBLISHED_BASELINE_MPPS } from "../src/commands/published.js";
 import { runDomuDom0 } from "../src/topology/domu-dom0.js";
-
-/** The persistent-grants RFC (May 2015), host A (Xeon E5-1650 v2 @ 3.5 GHz, Xen 4.5), 1 queue, baseline column, Mpps. */
-const PUBLISHED_BASELINE_MPPS: Record<string, number> = {
-  "tx-64": 1.24,
-  "tx-1496": 0.518,
-  "tx-65535": 0.0664,
-  "rx-64": 1.33,
-  "rx-1496": 1.03,
-  "rx-65535": 0.0525,
-};
 
 const PACKETS: Record<number, number> = { 64: 30_000, 1496: 20_000, 65535: 2_000 };
 

@@ -6,17 +6,8 @@
  * the RFC published for host A. Writes bench-results/persistent.json.
  */
 import { benchHost, writeBenchResult } from "@pvnet/testkit";
+import { PUBLISHED_BASELINE_MPPS, PUBLISHED_PERSISTENT_MPPS } from "../src/commands/published.js";
 import { type RunReport, runDomuDom0 } from "../src/topology/domu-dom0.js";
-
-/** The persistent-grants RFC (May 2015), host A (Xeon E5-1650 v2 @ 3.5 GHz, Xen 4.5), 1 queue, Mpps: [baseline, persistent]. */
-const PUBLISHED_MPPS: Record<string, readonly [number, number]> = {
-  "tx-64": [1.24, 1.82],
-  "tx-1496": [0.518, 1.48],
-  "tx-65535": [0.0664, 0.2051],
-  "rx-64": [1.33, 2.78],
-  "rx-1496": [1.03, 1.66],
-  "rx-65535": [0.0525, 0.0978],
-};
 
 /** Packets per measured run: enough for a stable wall-clock rate, the whole bench under a minute. */
 const PACKETS: Record<number, number> = { 64: 30_000, 1496: 20_000, 65535: 2_000 };
@@ -44,7 +35,8 @@ for (const direction of ["tx", "rx"] as const) {
     const pers = await runDomuDom0({ seed: 1, direction, pktSize, packets, persistent: true });
     if (pers.counters.persistent_grants !== 1) throw new Error("persistent grants were not negotiated");
     const key = `${direction}-${pktSize}`;
-    const [pubBase, pubPers] = PUBLISHED_MPPS[key] as readonly [number, number];
+    const pubBase = PUBLISHED_BASELINE_MPPS[key] as number;
+    const pubPers = PUBLISHED_PERSISTENT_MPPS[key] as number;
     const b = summary(base, packets);
     const p = summary(pers, packets);
     const ratio = {

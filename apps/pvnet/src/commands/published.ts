@@ -1,8 +1,10 @@
 /**
- * Published throughput next to which `pvnet run` prints its prediction: the DomU <-> Dom0 baseline
- * (grant copy / map, no persistent grants), one queue, on the Xeon E5-1650 v2 host the
- * `xeon-e5-1650v2` cost profile models, in Mpps. The same figures the domu-dom0 bench compares
- * against.
+ * Published throughput next to which `pvnet run`, `pvnet report` and the benches put the model's
+ * predictions: the persistent-grants RFC ("[RFC PATCH 00/13] Persistent grant maps for xen net
+ * drivers", xen-devel, May 2015), host A (Xeon E5-1650 v2 @ 3.5 GHz, Xen 4.5, the host the
+ * `xeon-e5-1650v2` cost profile models), DomU <-> Dom0, one queue, in Mpps.
+ *
+ * The baseline column: grant copy / map, no persistent grants.
  */
 export const PUBLISHED_BASELINE_MPPS: Readonly<Record<string, number>> = Object.freeze({
   "tx-64": 1.24,
@@ -11,6 +13,16 @@ export const PUBLISHED_BASELINE_MPPS: Readonly<Record<string, number>> = Object.
   "rx-64": 1.33,
   "rx-1496": 1.03,
   "rx-65535": 0.0525,
+});
+
+/** The persistent-grants column of the same table. */
+export const PUBLISHED_PERSISTENT_MPPS: Readonly<Record<string, number>> = Object.freeze({
+  "tx-64": 1.82,
+  "tx-1496": 1.48,
+  "tx-65535": 0.2051,
+  "rx-64": 2.78,
+  "rx-1496": 1.66,
+  "rx-65535": 0.0978,
 });
 
 /** The cost profile those figures were measured on. */
