@@ -44,6 +44,10 @@ describe("pvnet reproduce", () => {
       expect(r.delivered).toBe(2 * PACKETS);
       expect(r.corrupt).toBe(0);
     }
+    const minios = rows.filter((r) => r.busyPoll === true);
+    expect(minios).toHaveLength(1);
+    expect(minios[0]).toMatchObject({ kind: "pktgen", direction: "tx", pktSize: 64, burst: 8, queues: 1, publishedBaseline: null, publishedPersistent: 4.17, publishedRatio: null, ratio: expect.any(Number), corrupt: 0 });
+    expect(minios[0]?.persistentError).toBeCloseTo((minios[0]?.persistent as number) / 4.17 - 1, 12);
     // The modelled figures are those of the same run made directly (the machinery of pvnet run).
     const profile = HOST_PROFILES[(pktgen[0] as { profile: string }).profile];
     for (const [i, persistent] of [[0, false], [3, true]] as const) {
@@ -63,7 +67,12 @@ describe("pvnet reproduce", () => {
     // Published 1.24 -> 1.82 Mpps: ratio 1.47x, then the model's figures and signed errors.
     expect(tx64).toMatch(/^1 queue TX, pkt 64 +1\.24 +1\.82 +\d\.\d+ +\d\.\d+ +1\.47x +\d\.\d\dx +[+-]\d+% +[+-]\d+% \/ [+-]\d+%/);
     expect(lines.find((l) => l.startsWith("1 queue RX, pkt 65535 "))).toMatch(/ 0\.0525 +0\.0978 /);
-    expect(out.stdout).toContain(`${formatCount(12 * PACKETS)} frames delivered in all, 0 corrupt.`);
+    // The MiniOS row has no published baseline (nor ratio): those columns are empty.
+    const minios = lines.find((l) => l.startsWith("MiniOS TX, pkt 64, burst 8, busy-poll ")) as string;
+    expect(minios).toMatch(/^MiniOS TX, pkt 64, burst 8, busy-poll +4\.17 +\d\.\d+ +\d\.\d+ +\d\.\d\dx +- \/ [+-]\d+%$/);
+    const header = lines[1] as string;
+    expect(minios.indexOf("4.17") + 4).toBe(header.indexOf("pub pers") + 8); // under "pub pers", "pub base" empty
+    expect(out.stdout).toContain(`${formatCount(14 * PACKETS)} frames delivered in all, 0 corrupt.`);
   });
 
   test("an unknown host, or a host without a profile, is one line and exit 2; nothing runs", () => {

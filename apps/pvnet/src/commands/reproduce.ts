@@ -2,7 +2,8 @@
  * `pvnet reproduce`: the persistent-grants RFC's pktgen table ("[RFC PATCH 00/13] Persistent grant
  * maps for xen net drivers", xen-devel, May 2015) run on a host profile: DomU <-> Dom0, one queue,
  * pktgen `burst 1` with `clone_skbs`, 64 / 1496 / 65535 bytes, TX and RX seen from the guest, each
- * in the copy/map baseline and with persistent grants, next to the published figures. Every point
+ * in the copy/map baseline and with persistent grants, next to the published figures; and the RFC's
+ * MiniOS row (a guest busy-polling its TX ring, pktgen `burst 8`, 64 bytes). Every point
  * is one `runDomuDom0`, the same run `pvnet run` and the benches make, in a worker thread so that
  * this thread draws a progress bar and takes Ctrl-C. Prints a table, or a JSON array with --json.
  */
@@ -14,7 +15,7 @@ import { decimalInteger } from "../cli-options.js";
 import { formatCount, table } from "../cli-format.js";
 import type { DomuDom0Options } from "../topology/domu-dom0.js";
 import { CliError, EXIT, usageError } from "./command.js";
-import { PUBLISHED_BASELINE_MPPS, PUBLISHED_PERSISTENT_MPPS, PUBLISHED_PROFILE } from "./published.js";
+import { PUBLISHED_BASELINE_MPPS, PUBLISHED_MINIOS_PERSISTENT_MPPS, PUBLISHED_PERSISTENT_MPPS, PUBLISHED_PROFILE } from "./published.js";
 import type { ReproduceWorkerData, ReproduceWorkerMessage } from "./reproduce-worker.js";
 import { PROGRESS } from "./run-probe.js";
 import { MAX_PACKETS, MAX_SEED } from "./run.js";
@@ -43,6 +44,10 @@ export const DEFAULT_REPRODUCE_PACKETS: Readonly<Record<number, number>> = Objec
 export const RFC_CLONE_SKBS = 100_000;
 /** The RFC's pktgen rows: burst 1. */
 export const RFC_BURST = 1;
+/** pktgen burst of the RFC's MiniOS row (throughput grows with the batch, the RFC notes). */
+export const MINIOS_BURST = 8;
+/** The MiniOS row's frame size. */
+export const MINIOS_PKT_SIZE = 64;
 /** The packet sizes of the RFC's table (Ethernet frame, header included; 65535 is a GSO packet). */
 export const RFC_PKT_SIZES = [64, 1496, 65535] as const;
 
@@ -56,6 +61,8 @@ export interface ReproduceRowSpec {
   readonly pktSize: number;
   readonly burst: number;
   readonly cloneSkbs: number;
+  /** The guest's netfront busy-polls its TX ring (never sets rsp_event), as the RFC's MiniOS guest. */
+  readonly busyPoll: boolean;
   readonly packets: number;
   readonly publishedBaseline: number | null;
   readonly publishedPersistent: number | null;
@@ -117,12 +124,27 @@ export function reproduceRows(host: ReproduceHost, packets?: number): ReproduceR
         pktSize,
         burst: RFC_BURST,
         cloneSkbs: RFC_CLONE_SKBS,
+        busyPoll: false,
         packets: packets ?? (DEFAULT_REPRODUCE_PACKETS[pktSize] as number),
         publishedBaseline: host === "hostA" ? (PUBLISHED_BASELINE_MPPS[key] ?? null) : null,
         publishedPersistent: host === "hostA" ? (PUBLISHED_PERSISTENT_MPPS[key] ?? null) : null,
       });
     }
   }
+  rows.push({
+    kind: "pktgen",
+    test: `MiniOS TX, pkt ${MINIOS_PKT_SIZE}, burst ${MINIOS_BURST}, busy-poll`,
+    topology: "domu-dom0",
+    direction: "tx",
+    queues: 1,
+    pktSize: MINIOS_PKT_SIZE,
+    burst: MINIOS_BURST,
+    cloneSkbs: RFC_CLONE_SKBS,
+    busyPoll: true,
+    packets: packets ?? (DEFAULT_REPRODUCE_PACKETS[MINIOS_PKT_SIZE] as number),
+    publishedBaseline: null,
+    publishedPersistent: host === "hostA" ? PUBLISHED_MINIOS_PERSISTENT_MPPS : null,
+  });
   return rows;
 }
 
@@ -140,6 +162,7 @@ export function reproducePoints(rows: readonly ReproduceRowSpec[], seed: number)
         queues: r.queues,
         burst: r.burst,
         cloneSkbs: r.cloneSkbs,
+        ...(r.busyPoll ? { busyPoll: true } : {}),
         ...(mode === "persistent" ? { persistent: true } : {}),
       },
     })),
@@ -300,7 +323,8 @@ export function reproduceCommand(): Command {
       "Runs the pktgen rows of the persistent-grants RFC (xen-devel, May 2015): DomU <-> Dom0, one queue, burst 1, " +
         `clone_skbs ${RFC_CLONE_SKBS}, ${RFC_PKT_SIZES.join(" / ")} bytes, guest TX and RX, each in the copy/map baseline and with ` +
         "persistent grants. Prints per row the published and modelled figures, both persistent/baseline ratios, the " +
-        "model's error and the resource the cost model names as the bottleneck. Published figures exist for host A only. " +
+        "model's error and the resource the cost model names as the bottleneck. Also the RFC's MiniOS row: a guest " +
+        `busy-polling its TX ring (it never sets rsp_event), pktgen burst ${MINIOS_BURST}, ${MINIOS_PKT_SIZE} bytes. Published figures exist for host A only. ` +
         "Ctrl-C stops between two slices of the simulation and prints the rows measured so far.",
     )
     .addOption(new Option("--host <name>", "the RFC's host whose cost profile runs the table").choices([...REPRODUCE_HOSTS]).default("hostA"))
