@@ -5,7 +5,7 @@ import { REPO_ROOT } from "@pvnet/testkit";
 import { describe, expect, test } from "vitest";
 import { formatCount } from "../src/cli-format.js";
 import { PUBLISHED_BASELINE_MPPS, PUBLISHED_PERSISTENT_MPPS } from "../src/commands/published.js";
-import { RFC_CLONE_SKBS } from "../src/commands/reproduce.js";
+import { RFC_CLONE_SKBS, reproducePoints, reproduceProfileName, reproduceResults, reproduceRows, runReproduce } from "../src/commands/reproduce.js";
 import { runDomuDom0 } from "../src/topology/domu-dom0.js";
 
 const bin = fileURLToPath(new URL("../bin/pvnet.mjs", import.meta.url));
@@ -89,6 +89,25 @@ describe("pvnet reproduce", () => {
       expect(hostB.stderr).toMatch(/^pvnet reproduce: no cost profile for --host hostB in this build \(profiles: [^\n]+\)\n$/);
       expect(hostB.stdout).toBe("");
     }
+  });
+
+  test("a stop (what Ctrl-C asks) between points ends the run cleanly with the points measured so far", async () => {
+    // Row 1 (TX 64 B): a short baseline, then a persistent point far too long to finish.
+    const rows = reproduceRows("hostA", PACKETS).slice(0, 1);
+    const points = reproducePoints(rows, 1).map((p) => (p.mode === "persistent" ? { ...p, options: { ...p.options, packets: 10_000_000 } } : p));
+    const profile = reproduceProfileName("hostA");
+    const { results, end } = await runReproduce(points, profile, false, (index, _r, stop) => {
+      if (index === 0) stop();
+    });
+    expect(end.kind).toBe("interrupted");
+    if (end.kind !== "interrupted") return;
+    expect(end.index).toBe(1);
+    expect(end.partial.delivered).toBeGreaterThanOrEqual(PACKETS);
+    expect(end.partial.delivered).toBeLessThan(PACKETS + 10_000_000);
+    expect([...results.keys()]).toEqual([0]);
+    const [row] = reproduceResults("hostA", profile, rows, points, results);
+    expect(row).toMatchObject({ test: "1 queue TX, pkt 64", persistent: null, ratio: null, delivered: PACKETS, corrupt: 0 });
+    expect(row?.baseline).toBeGreaterThan(0);
   });
 
   test("--help describes every option with its range and default", () => {

@@ -252,8 +252,16 @@ interface ReproduceOutcome {
   readonly end: Extract<ReproduceWorkerMessage, { kind: "done" | "interrupted" | "error" }>;
 }
 
-/** Run every point in the worker; Ctrl-C asks it to stop between two slices of the simulation. */
-export function runReproduce(points: readonly ReproducePoint[], profile: string, showProgress: boolean): Promise<ReproduceOutcome> {
+/**
+ * Run every point in the worker; Ctrl-C asks it to stop between two slices of the simulation.
+ * `onPoint` hears of each finished point, with `stop` to ask the same as Ctrl-C.
+ */
+export function runReproduce(
+  points: readonly ReproducePoint[],
+  profile: string,
+  showProgress: boolean,
+  onPoint?: (index: number, result: ReproducePointResult, stop: () => void) => void,
+): Promise<ReproduceOutcome> {
   const { worker, progress, stop } = startReproduceWorker(points, profile);
   const seen = new Float64Array(progress);
   const total = points.reduce((s, p) => s + p.options.packets, 0);
@@ -271,8 +279,10 @@ export function runReproduce(points: readonly ReproducePoint[], profile: string,
   return new Promise<ReproduceOutcome>((resolve, reject) => {
     let end: ReproduceOutcome["end"] | undefined;
     worker.on("message", (m: ReproduceWorkerMessage) => {
-      if (m.kind === "point") results.set(m.index, m.result);
-      else end = m;
+      if (m.kind === "point") {
+        results.set(m.index, m.result);
+        onPoint?.(m.index, m.result, onSigint);
+      } else end = m;
     });
     worker.once("error", reject);
     worker.once("exit", (code) => {
