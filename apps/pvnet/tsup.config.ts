@@ -4,8 +4,8 @@ import { defineConfig } from "tsup";
 // stay dependencies; the CLI libraries (commander, cli-progress) and the charting ones (vega, vega-lite) are bundled in, so the
 // package installs from its tarball and those of the @pvnet packages alone.
 export default defineConfig({
-  // Flat in dist/: the run command finds its worker beside itself (./run-worker.js).
-  entry: { cli: "src/cli.ts", "run-worker": "src/commands/run-worker.ts" },
+  // Flat in dist/: the run and reproduce commands find their workers beside themselves (./run-worker.js).
+  entry: { cli: "src/cli.ts", "run-worker": "src/commands/run-worker.ts", "reproduce-worker": "src/commands/reproduce-worker.ts" },
   format: ["esm"],
   clean: true,
   sourcemap: true,

@@ -135,6 +135,12 @@ export interface NetfrontOptions {
    * once per ring slot, copying packets in and out of them. Default false (grant per packet).
    */
   readonly persistentGrants?: boolean;
+  /**
+   * Busy-poll the TX ring as a MiniOS guest does (busy-poll.ts): never write the TX ring's
+   * `rsp_event`, so the backend never notifies TX completions; reap them after every push and, with
+   * the ring full, spin on `rsp_prod`. Default false (Linux: interrupts, rsp_event re-armed).
+   */
+  readonly busyPoll?: boolean;
 }
 
 // ------------------------------------------------------------------ counters
@@ -297,6 +303,8 @@ export class NetfrontQueue {
   txPendQueue = TX_LINK_NONE;
   /** netif_tx_queue_stopped */
   stopped = false;
+  /** busyPoll: the generation whose sender spins on rsp_prod now (-1: none spins). */
+  busyPollLife = -1;
 
   // RX: ring, posted buffers (indexed by ring position), NAPI.
   rx: FrontRing | null = null;

@@ -1,3 +1,4 @@
+export { BUSY_POLL_INTERVAL_NS } from "./busy-poll.js";
 export {
   isNetfrontError,
   MAX_QUEUES_DEFAULT,

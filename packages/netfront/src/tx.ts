@@ -51,6 +51,7 @@ import {
   TX_LINK_NONE,
   TX_PENDING,
 } from "./common.js";
+import { netfrontBusyPollTx } from "./busy-poll.js";
 
 /** add_id_to_list */
 function addIdToList(q: NetfrontQueue, which: "free" | "pend", id: number): void {
@@ -181,7 +182,8 @@ export function xennetTxBufGc(q: NetfrontQueue, vcpu: Vcpu): boolean {
       skb.free(); // dev_kfree_skb_irq: one reference per slot
     }
     tx.rspCons = prod;
-    more = tx.finalCheckForResponses();
+    // A busy-polling frontend never re-arms rsp_event: it looks again instead (busy-poll.ts).
+    more = np.options.busyPoll === true ? tx.unconsumedResponses() : tx.finalCheckForResponses();
   } while (more !== 0);
   xennetMaybeWakeTx(q);
   return workDone;
@@ -425,6 +427,7 @@ function xennetTxPush(np: NetfrontInfo, q: NetfrontQueue, n: number, gso: boolea
   if (!netfrontTxSlotAvailable(q) && !q.stopped) {
     q.stopped = true; // netif_tx_stop_queue
     stats.txQueueStops++;
+    if (np.options.busyPoll === true) netfrontBusyPollTx(q, vcpu);
   }
   return NETDEV_TX_OK;
 }

@@ -46,6 +46,8 @@ export interface DomuDom0Options extends TrafficOptions {
   readonly profile?: CostProfile;
   /** Serve the live xenstore on this unix socket while the run lasts. */
   readonly xenstoreSocket?: string;
+  /** The guest's netfront busy-polls its TX ring as a MiniOS guest does (netfront `busyPoll`). */
+  readonly busyPoll?: boolean;
 }
 
 /** What one DomU <-> Dom0 run reports. */
@@ -119,6 +121,7 @@ function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: R
     onReceive: (skb) => receiver.deliver(skb),
     onQueueWake: () => wakeGenerator(),
     persistentGrants: persistent.frontend,
+    ...(options.busyPoll === true ? { busyPoll: true } : {}),
   });
   hv.run({ maxEvents: SETUP_EVENTS });
   const connectedVif = vif;
