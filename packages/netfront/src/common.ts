@@ -13,6 +13,7 @@ import { getPage, type Page, putPage, type SkBuff, SkBuffHead, type SkbAllocOps 
 import type { GnttabOps, GrantRefHead } from "@pvnet/xen-grant-table";
 import type { XenbusClient, XenbusDevice } from "@pvnet/xenstore";
 import type { TxReqBuilder } from "./tx.js";
+import type { XdpProgram } from "./xdp.js";
 import { newLateEoiState } from "./events.js";
 
 // ------------------------------------------------------------------ constants
@@ -135,6 +136,14 @@ export interface NetfrontOptions {
    * once per ring slot, copying packets in and out of them. Default false (grant per packet).
    */
   readonly persistentGrants?: boolean;
+  /**
+   * Receive with build_skb around the granted page (rx-build-skb.ts) instead of Linux netfront's
+   * napi_alloc_skb + copy of the headers. Not what Linux netfront does: it is the technique of
+   * virtio-net's "switch to use build_skb() for small buffer" (2017) applied to netfront. Buffers
+   * are posted as bare pages with headroom (the `xdp-headroom` negotiation, when the backend
+   * offers `feature-xdp-headroom`) and tailroom for the skb_shared_info. Default false.
+   */
+  readonly rxBuildSkb?: boolean;
 }
 
 // ------------------------------------------------------------------ counters
@@ -197,6 +206,31 @@ export interface NetfrontStats {
    */
   rxPersistentCopyBytes: number;
   rxPersistentExtraCopies: number;
+  /**
+   * build_skb RX: packets whose skb was built around the receive page (no head allocated, no
+   * header copied), packets whose first buffer did not leave the shinfo tailroom free (an skb
+   * with a small head and the page as frag, as on the copy path), and packets whose headers were
+   * split over several small buffers and were copied into a fresh head.
+   */
+  rxBuildSkb: number;
+  rxBuildSkbNoTailroom: number;
+  rxSplitHeaderCopies: number;
+  /** build_skb RX: receive pages recycled (re-granted without a fresh zeroed page). */
+  rxPagesRecycled: number;
+  /**
+   * XDP (xdp.ts): frames a program ran on, and its verdicts. xdpAborted counts XDP_ABORTED and
+   * every verdict the model cannot act on (a throw, a value that is no XDP action, XDP_REDIRECT
+   * without a target). xdpTxErrors: XDP_TX frames that found no room on the TX ring (dropped).
+   * xdpMultiBuffer: packets of several slots dropped because a program is attached (Linux
+   * netfront runs XDP on single-buffer packets only).
+   */
+  xdpPackets: number;
+  xdpPass: number;
+  xdpDrop: number;
+  xdpTx: number;
+  xdpAborted: number;
+  xdpTxErrors: number;
+  xdpMultiBuffer: number;
   /** xennet_poll runs. */
   napiPolls: number;
   /** Interrupts taken on this queue's event channel(s). */
@@ -239,6 +273,17 @@ export function newNetfrontStats(): NetfrontStats {
     txPersistentCopyBytes: 0,
     rxPersistentCopyBytes: 0,
     rxPersistentExtraCopies: 0,
+    rxBuildSkb: 0,
+    rxBuildSkbNoTailroom: 0,
+    rxSplitHeaderCopies: 0,
+    rxPagesRecycled: 0,
+    xdpPackets: 0,
+    xdpPass: 0,
+    xdpDrop: 0,
+    xdpTx: 0,
+    xdpAborted: 0,
+    xdpTxErrors: 0,
+    xdpMultiBuffer: 0,
     napiPolls: 0,
     interrupts: 0,
     spuriousEvents: 0,
@@ -305,6 +350,17 @@ export class NetfrontQueue {
   readonly rxSkbs: (SkBuff | null)[] = new Array(NET_RX_RING_SIZE).fill(null);
   readonly grantRxRef = new Int32Array(NET_RX_RING_SIZE).fill(INVALID_GRANT_REF);
   readonly grefRxHead: GrantRefHead = { head: -1 };
+  /** build_skb RX: set when this queue posts bare pages (rxPages) instead of skbs (rxSkbs). */
+  buildSkb = false;
+  /** build_skb RX: the page posted at each ring position. */
+  readonly rxPages: (Page | null)[] = new Array(NET_RX_RING_SIZE).fill(null);
+  /**
+   * build_skb RX: pages given back by XDP_DROP / dropped packets, re-posted before fresh ones
+   * (what page_pool recycling gives virtio-net and Linux 6.x netfront). At most one per ring slot.
+   */
+  readonly rxRecycle: Page[] = [];
+  /** build_skb RX: the validated pages of the packet being assembled (in chain order). */
+  readonly rxChainPages: (Page | null)[] = new Array(NET_RX_RING_SIZE).fill(null);
   // Persistent grants: one page per TX id and one per RX buffer, granted once at setup.
   /** Set when this queue's rings were set up with persistent grants. */
   persistent = false;
@@ -371,6 +427,16 @@ export class NetfrontInfo {
   canSg = false;
   gsoTcpv4 = false;
   gsoTcpv6 = false;
+  /** The backend offers feature-xdp-headroom (netback_has_xdp_headroom). */
+  netbackHasXdpHeadroom = false;
+  /** The headroom written to `xdp-headroom` at the last connect or XDP change (0: none asked). */
+  xdpHeadroom = 0;
+  /** The attached XDP program (queue->xdp_prog of every queue), or null. */
+  xdpProg: XdpProgram | null = null;
+  /** A program waiting for the backend's Reconfigured (xennet_xdp_set); undefined when none. */
+  xdpPending: XdpProgram | null | undefined = undefined;
+  /** dev->mtu (ETH_DATA_LEN until changed). */
+  mtu = 1500;
   /** Slots per packet the backend accepts (XEN_NETIF_NR_SLOTS_MIN: nothing negotiates more). */
   maxTxSlots = XEN_NETIF_NR_SLOTS_MIN;
   /** The MAC from xenstore `mac`. */
