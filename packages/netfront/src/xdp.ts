@@ -13,7 +13,7 @@
 import { type Vcpu, XEN_PAGE_SIZE } from "@pvnet/hypervisor";
 import { type NetifTxRequest, writeTxRequest } from "@pvnet/netif";
 import { EINVAL, ENODEV, getPage, type Page, putPage } from "@pvnet/skb-model";
-import { XBT_NIL, XenbusState, xenbusPrintf, xenbusSwitchState } from "@pvnet/xenstore";
+import { XBT_NIL, XenbusState, xenbusPrintf, xenbusReadDriverState, xenbusSwitchState } from "@pvnet/xenstore";
 import { NETIF_XS_KEY } from "@pvnet/netif";
 import { COST_GRANT_ACCESS, COST_RING_REQUEST, type NetfrontInfo, type NetfrontQueue, TX_LINK_NONE } from "./common.js";
 import { netfrontTxSlotAvailable, xennetTxBufGc, xennetTxGetFreeId, xennetTxMarkPendingAndPush } from "./tx.js";
@@ -169,6 +169,10 @@ export function xennetXdpSet(np: NetfrontInfo, prog: XdpProgram | null, buildPad
   np.xdpHeadroom = headroom;
   np.xdpPending = prog;
   xenbusSwitchState(dev, XenbusState.Reconfiguring);
+  // Linux's wait_event(backend state == Reconfigured) returns at once when the backend is still
+  // in Reconfigured from an earlier change (netback never leaves it: its Connected case finds
+  // be->state already Connected), so a second change does not wait for the backend either.
+  if (xenbusReadDriverState(dev.xenbus.conn, dev.otherend) === XenbusState.Reconfigured) xennetXdpReconfigured(np);
   return 0;
 }
 
