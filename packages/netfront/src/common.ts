@@ -206,31 +206,6 @@ export interface NetfrontStats {
    */
   rxPersistentCopyBytes: number;
   rxPersistentExtraCopies: number;
-  /**
-   * build_skb RX: packets whose skb was built around the receive page (no head allocated, no
-   * header copied), packets whose first buffer did not leave the shinfo tailroom free (an skb
-   * with a small head and the page as frag, as on the copy path), and packets whose headers were
-   * split over several small buffers and were copied into a fresh head.
-   */
-  rxBuildSkb: number;
-  rxBuildSkbNoTailroom: number;
-  rxSplitHeaderCopies: number;
-  /** build_skb RX: receive pages recycled (re-granted without a fresh zeroed page). */
-  rxPagesRecycled: number;
-  /**
-   * XDP (xdp.ts): frames a program ran on, and its verdicts. xdpAborted counts XDP_ABORTED and
-   * every verdict the model cannot act on (a throw, a value that is no XDP action, XDP_REDIRECT
-   * without a target). xdpTxErrors: XDP_TX frames that found no room on the TX ring (dropped).
-   * xdpMultiBuffer: packets of several slots dropped because a program is attached (Linux
-   * netfront runs XDP on single-buffer packets only).
-   */
-  xdpPackets: number;
-  xdpPass: number;
-  xdpDrop: number;
-  xdpTx: number;
-  xdpAborted: number;
-  xdpTxErrors: number;
-  xdpMultiBuffer: number;
   /** xennet_poll runs. */
   napiPolls: number;
   /** Interrupts taken on this queue's event channel(s). */
@@ -273,6 +248,53 @@ export function newNetfrontStats(): NetfrontStats {
     txPersistentCopyBytes: 0,
     rxPersistentCopyBytes: 0,
     rxPersistentExtraCopies: 0,
+    napiPolls: 0,
+    interrupts: 0,
+    spuriousEvents: 0,
+    eoiDelayedJiffies: 0,
+  };
+}
+
+/** Add every counter of `from` into `into`. */
+export function addStats(into: NetfrontStats, from: NetfrontStats): NetfrontStats {
+  for (const k of Object.keys(from) as (keyof NetfrontStats)[]) into[k] += from[k];
+  return into;
+}
+
+/**
+ * Counters of the build_skb receive path and of XDP (kept apart from NetfrontStats, whose set is
+ * what `pvnet run --json` reports for the copy path).
+ */
+export interface NetfrontRxPathStats {
+  /**
+   * build_skb RX: packets whose skb was built around the receive page (no head allocated, no
+   * header copied), packets whose first buffer did not leave the shinfo tailroom free (an skb
+   * with a small head and the page as frag, as on the copy path), and packets whose headers were
+   * split over several small buffers and were copied into a fresh head.
+   */
+  rxBuildSkb: number;
+  rxBuildSkbNoTailroom: number;
+  rxSplitHeaderCopies: number;
+  /** build_skb RX: receive pages recycled (re-granted without a fresh zeroed page). */
+  rxPagesRecycled: number;
+  /**
+   * XDP (xdp.ts): frames a program ran on, and its verdicts. xdpAborted counts XDP_ABORTED and
+   * every verdict the model cannot act on (a throw, a value that is no XDP action, XDP_REDIRECT
+   * without a target). xdpTxErrors: XDP_TX frames that found no room on the TX ring (dropped).
+   * xdpMultiBuffer: packets of several slots dropped because a program is attached (Linux
+   * netfront runs XDP on single-buffer packets only).
+   */
+  xdpPackets: number;
+  xdpPass: number;
+  xdpDrop: number;
+  xdpTx: number;
+  xdpAborted: number;
+  xdpTxErrors: number;
+  xdpMultiBuffer: number;
+}
+
+export function newRxPathStats(): NetfrontRxPathStats {
+  return {
     rxBuildSkb: 0,
     rxBuildSkbNoTailroom: 0,
     rxSplitHeaderCopies: 0,
@@ -284,16 +306,12 @@ export function newNetfrontStats(): NetfrontStats {
     xdpAborted: 0,
     xdpTxErrors: 0,
     xdpMultiBuffer: 0,
-    napiPolls: 0,
-    interrupts: 0,
-    spuriousEvents: 0,
-    eoiDelayedJiffies: 0,
   };
 }
 
 /** Add every counter of `from` into `into`. */
-export function addStats(into: NetfrontStats, from: NetfrontStats): NetfrontStats {
-  for (const k of Object.keys(from) as (keyof NetfrontStats)[]) into[k] += from[k];
+export function addRxPathStats(into: NetfrontRxPathStats, from: NetfrontRxPathStats): NetfrontRxPathStats {
+  for (const k of Object.keys(from) as (keyof NetfrontRxPathStats)[]) into[k] += from[k];
   return into;
 }
 
@@ -319,6 +337,8 @@ export class NetfrontQueue {
   /** Bumped at teardown: a timer or NAPI run of an older life does nothing. */
   generation = 0;
   readonly stats = newNetfrontStats();
+  /** build_skb RX and XDP counters. */
+  readonly rxPathStats = newRxPathStats();
 
   // Event channels (tx_evtchn == rx_evtchn without feature-split-event-channels).
   txEvtchn = 0;
@@ -450,6 +470,7 @@ export class NetfrontInfo {
   alertCount = 0;
   /** Stats of queues already torn down (so device totals survive a reconnect). */
   readonly retiredStats = newNetfrontStats();
+  readonly retiredRxPathStats = newRxPathStats();
   /**
    * Grants the backend still used when we ended them, each holding its page (gnttab_add_deferred).
    * Bounded without a limit of its own: every entry holds a distinct grant reference that is not

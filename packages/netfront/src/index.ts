@@ -10,6 +10,7 @@ export {
   NetfrontError,
   type NetfrontErrorCode,
   type NetfrontOptions,
+  type NetfrontRxPathStats,
   type NetfrontStats,
   RX_COPY_THRESHOLD,
 } from "./common.js";

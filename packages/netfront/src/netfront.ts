@@ -7,7 +7,7 @@ import { persistentGrantsHeld } from "./persistent.js";
 import type { Vcpu } from "@pvnet/hypervisor";
 import type { SkBuff } from "@pvnet/skb-model";
 import { XenbusState, type XenbusStateValue, xenbusSwitchState } from "@pvnet/xenstore";
-import { addStats, gnttabHandleDeferred, INVALID_GRANT_REF, type NetfrontEnv, NetfrontError, type NetfrontInfo, type NetfrontOptions, type NetfrontStats, newNetfrontStats } from "./common.js";
+import { addRxPathStats, addStats, gnttabHandleDeferred, INVALID_GRANT_REF, type NetfrontRxPathStats, newRxPathStats, type NetfrontEnv, NetfrontError, type NetfrontInfo, type NetfrontOptions, type NetfrontStats, newNetfrontStats } from "./common.js";
 import { xennetSelectQueue } from "./queue.js";
 import { xennetStartXmit } from "./tx.js";
 import { RX_BUILD_SKB_HEADROOM } from "./rx-build-skb.js";
@@ -123,6 +123,13 @@ export class Netfront {
   stats(out: NetfrontStats = newNetfrontStats()): NetfrontStats {
     addStats(out, this.info.retiredStats);
     for (const q of this.info.queues) addStats(out, q.stats);
+    return out;
+  }
+
+  /** build_skb RX and XDP counters, summed like `stats`. */
+  rxPathStats(out: NetfrontRxPathStats = newRxPathStats()): NetfrontRxPathStats {
+    addRxPathStats(out, this.info.retiredRxPathStats);
+    for (const q of this.info.queues) addRxPathStats(out, q.rxPathStats);
     return out;
   }
 

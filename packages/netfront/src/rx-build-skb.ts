@@ -116,7 +116,7 @@ export function xennetAllocRxPages(q: NetfrontQueue, vcpu: Vcpu): void {
   let err = false;
   while (((rx.reqProdPvt - rx.rspCons) >>> 0) < NET_RX_RING_SIZE) {
     let page = q.rxRecycle.pop() ?? null;
-    if (page !== null) q.stats.rxPagesRecycled++;
+    if (page !== null) q.rxPathStats.rxPagesRecycled++;
     else {
       page = np.env.skbs.pool.allocPage();
       if (page === null) {
@@ -254,15 +254,15 @@ function xennetBuildRxSkb(q: NetfrontQueue, rinfo: NetfrontRxInfo, slots: number
     q.rxChainPages[0] = null; // the skb holds the page reference now
     skb.reserve(first.offset);
     skb.put(first.status);
-    q.stats.rxBuildSkb++;
+    q.rxPathStats.rxBuildSkb++;
   } else {
     // napi_alloc_skb(RX_COPY_THRESHOLD) + skb_add_rx_frag, as the copy path lays it out.
     skb = skbs.napiAllocSkb(RX_COPY_THRESHOLD);
     if (skb === null) return null;
     q.rxChainPages[0] = null;
     skb.addRxFrag(0, page0, first.offset, first.status, PAGE_SIZE);
-    if (splitHeader) q.stats.rxSplitHeaderCopies++;
-    else q.stats.rxBuildSkbNoTailroom++;
+    if (splitHeader) q.rxPathStats.rxSplitHeaderCopies++;
+    else q.rxPathStats.rxBuildSkbNoTailroom++;
     pullTo = Math.min(first.status, RX_COPY_THRESHOLD);
   }
   let total = first.status;
@@ -324,7 +324,7 @@ export function xennetPollBuildSkb(q: NetfrontQueue, budget: number, vcpu: Vcpu)
     let dropped = false;
     if (prog !== null) {
       if (slots > 1) {
-        q.stats.xdpMultiBuffer++;
+        q.rxPathStats.xdpMultiBuffer++;
         dropped = true;
       } else {
         const page = q.rxChainPages[0] as Page;

@@ -304,7 +304,7 @@ function xennetGetResponses(q: NetfrontQueue, rinfo: NetfrontRxInfo, rp: number,
       const prog = np.xdpProg;
       if (prog !== null) {
         if ((rx.flags & NETRXF_more_data) !== 0) {
-          if (slots === 1) q.stats.xdpMultiBuffer++;
+          if (slots === 1) q.rxPathStats.xdpMultiBuffer++;
           err = -EINVAL;
         } else if (slots === 1) {
           const page = skb?.shinfo.frags[0]?.page;

@@ -64,7 +64,7 @@ function xdpAction(v: unknown): number {
  * program read past the page.
  */
 export function xennetRunXdp(q: NetfrontQueue, prog: XdpProgram, page: Page, offset: number, len: number, vcpu: Vcpu): number {
-  const st = q.stats;
+  const st = q.rxPathStats;
   st.xdpPackets++;
   const start = page.addr(offset);
   let act: number;

@@ -28,6 +28,7 @@ import {
   xenbusWatchOtherend,
 } from "@pvnet/xenstore";
 import {
+  addRxPathStats,
   addStats,
   COST_GRANT_ACCESS,
   INVALID_GRANT_REF,
@@ -416,6 +417,7 @@ export function xennetDisconnectBackend(np: NetfrontInfo): void {
     q.tmpq.purge();
     q.errq.purge();
     addStats(np.retiredStats, q.stats);
+    addRxPathStats(np.retiredRxPathStats, q.rxPathStats);
   }
   np.queues = [];
   np.disconnected = true;

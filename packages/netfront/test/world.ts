@@ -132,3 +132,8 @@ export function craftRxResponses(w: World, rsps: readonly CraftedRxResponse[], k
   if (kick) w.be.kickRx();
   w.run();
 }
+
+/** netfront's counters and its build_skb/XDP counters in one object. */
+export function allStats(w: World): ReturnType<World["fe"]["stats"]> & ReturnType<World["fe"]["rxPathStats"]> {
+  return { ...w.fe.stats(), ...w.fe.rxPathStats() };
+}

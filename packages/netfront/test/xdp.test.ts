@@ -3,7 +3,7 @@ import { EINVAL } from "@pvnet/skb-model";
 import { XBT_NIL, XenbusState, xenbusRead } from "@pvnet/xenstore";
 import { describe, expect, it } from "vitest";
 import { NET_RX_RING_SIZE, RX_BUILD_SKB_HEADROOM, XDP_ABORTED, XDP_DROP, XDP_PACKET_HEADROOM, XDP_PASS, XDP_REDIRECT, XDP_TX, type XdpProgram } from "../src/index.js";
-import { frame, makeWorld, type World } from "./world.js";
+import { allStats, frame, makeWorld, type World } from "./world.js";
 
 const CLEAN = { grants: 0, reservedRefs: 0, deferredGrants: 0, txInFlight: 0, rxPosted: 0, evtchns: 0 };
 
@@ -63,7 +63,7 @@ describe("XDP on netfront RX (Linux 5.9+)", () => {
       w.run();
       expect(w.received[0]?.toBytes()).toEqual(f);
       if (p.build) expect(w.received[0]?.headroom).toBe(XDP_PACKET_HEADROOM);
-      expect(w.fe.stats()).toMatchObject({ xdpPackets: 1, xdpPass: 1, rxPackets: 1, rxErrors: 0 });
+      expect(allStats(w)).toMatchObject({ xdpPackets: 1, xdpPass: 1, rxPackets: 1, rxErrors: 0 });
       attach(w, null);
       expect(w.fe.xdpProgram).toBeNull();
       expect(headroomKey(w)).toBe(String(p.idle));
@@ -75,7 +75,7 @@ describe("XDP on netfront RX (Linux 5.9+)", () => {
       expect(w.be.sendRx(f)).toBe(true);
       w.run();
       expect(w.received[1]?.toBytes()).toEqual(f);
-      expect(w.fe.stats().xdpPackets).toBe(1);
+      expect(allStats(w).xdpPackets).toBe(1);
       teardownIsClean(w);
     });
 
@@ -117,7 +117,7 @@ describe("XDP on netfront RX (Linux 5.9+)", () => {
       send(XDP_PASS, 11);
       expect(w.received).toHaveLength(2);
       expect(seen).toEqual(new Array(12).fill(f.length));
-      const st = w.fe.stats();
+      const st = allStats(w);
       expect(st).toMatchObject({ xdpPackets: 12, xdpPass: 2, xdpDrop: 2, xdpAborted: 6, xdpTx: 2, xdpTxErrors: 0, rxPackets: 2, rxErrors: 10 });
       // XDP_TX: out through netfront's TX ring, one request granting the receive page.
       expect(st.txPackets).toBe(2);
@@ -146,7 +146,7 @@ describe("XDP on netfront RX (Linux 5.9+)", () => {
       w.run();
       expect(w.received).toHaveLength(0);
       expect(runs).toBe(0);
-      expect(w.fe.stats()).toMatchObject({ xdpMultiBuffer: 1, rxErrors: 1, xdpPackets: 0 });
+      expect(allStats(w)).toMatchObject({ xdpMultiBuffer: 1, rxErrors: 1, xdpPackets: 0 });
       teardownIsClean(w);
     });
   }
@@ -180,7 +180,7 @@ describe("XDP on netfront RX (Linux 5.9+)", () => {
         sent++;
         w.run();
       }
-      const st = w.fe.stats();
+      const st = allStats(w);
       expect(st.xdpTx + st.xdpTxErrors).toBe(sent);
       expect(st.xdpTxErrors).toBeGreaterThan(0);
       expect(w.fe.outstanding().txInFlight).toBe(st.xdpTx);
@@ -213,7 +213,7 @@ describe("XDP on netfront RX (Linux 5.9+)", () => {
       burst(all, () => false);
       w.run();
       expect(w.received.map((s) => s.toBytes())).toEqual(want);
-      expect(w.fe.stats()).toMatchObject({ rxPackets: 50, xdpDrop: 10 });
+      expect(allStats(w)).toMatchObject({ rxPackets: 50, xdpDrop: 10 });
       teardownIsClean(w);
       // Reconnect keeps working with no program.
       w.fe.reconnect();
