@@ -46,7 +46,7 @@ export function attachVif(
   host: Host,
   guest: Kernel,
   memory: KernelMemory,
-  options: { readonly devid: number; readonly mac: Uint8Array; readonly queues: number } & Pick<NetfrontOptions, "onReceive" | "onQueueWake" | "persistentGrants">,
+  options: { readonly devid: number; readonly mac: Uint8Array; readonly queues: number } & Pick<NetfrontOptions, "onReceive" | "onQueueWake" | "persistentGrants" | "rxBuildSkb">,
 ): Netfront {
   libxlDeviceGenericAdd(host.toolstack, {
     devicetype: "vif",
@@ -62,6 +62,7 @@ export function attachVif(
       onReceive: options.onReceive,
       ...(options.onQueueWake === undefined ? {} : { onQueueWake: options.onQueueWake }),
       ...(options.persistentGrants === true ? { persistentGrants: true } : {}),
+      ...(options.rxBuildSkb === true ? { rxBuildSkb: true } : {}),
       vcpuOf: (q) => guest.domain.vcpus[q % options.queues] as Vcpu,
     },
   );
