@@ -303,7 +303,7 @@ export class TestBackend {
     const hr = this.xdpHeadroom;
     const offset = opts.offset ?? hr;
     const rspOffset = offset;
-    const chunk = opts.chunk ?? XEN_PAGE_SIZE - offset;
+    const chunk = Math.min(opts.chunk ?? XEN_PAGE_SIZE, XEN_PAGE_SIZE - offset);
     const nData = Math.max(1, Math.ceil(data.length / chunk));
     const extras: NetifExtraInfo[] = [];
     if (opts.gso) extras.push({ ...newExtraInfo(), type: XEN_NETIF_EXTRA_TYPE_GSO, gsoSize: opts.gso.size, gsoType: opts.gso.type });
