@@ -46,7 +46,7 @@ export function attachVif(
   host: Host,
   guest: Kernel,
   memory: KernelMemory,
-  options: { readonly devid: number; readonly mac: Uint8Array; readonly queues: number } & Pick<NetfrontOptions, "onReceive" | "onQueueWake" | "persistentGrants" | "busyPoll">,
+  options: { readonly devid: number; readonly mac: Uint8Array; readonly queues: number } & Pick<NetfrontOptions, "onReceive" | "onQueueWake" | "persistentGrants" | "busyPoll" | "rxBuildSkb">,
 ): Netfront {
   libxlDeviceGenericAdd(host.toolstack, {
     devicetype: "vif",
@@ -63,6 +63,7 @@ export function attachVif(
       ...(options.onQueueWake === undefined ? {} : { onQueueWake: options.onQueueWake }),
       ...(options.persistentGrants === true ? { persistentGrants: true } : {}),
       ...(options.busyPoll === true ? { busyPoll: true } : {}),
+      ...(options.rxBuildSkb === true ? { rxBuildSkb: true } : {}),
       vcpuOf: (q) => guest.domain.vcpus[q % options.queues] as Vcpu,
     },
   );

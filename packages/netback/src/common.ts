@@ -190,6 +190,13 @@ export interface NetbackOptions {
    * copy/map paths of mainline.
    */
   readonly persistentGrants?: boolean;
+  /**
+   * provides_xdp_headroom (Linux 5.9+ module parameter, default true there): offer
+   * `feature-xdp-headroom`, read the frontend's `xdp-headroom` and put received data after it with
+   * an XEN_NETIF_EXTRA_TYPE_XDP extra. Default false here: the recorded scenarios model a
+   * backend without it.
+   */
+  readonly xdpHeadroom?: boolean;
   /** netif_receive_skb: a guest's TX packet reaches the Dom0 stack. The receiver owns the skb and frees it. */
   readonly onReceive?: (vif: Xenvif, skb: SkBuff) => void;
   /** A vif was created for a new backend device (netback_probe). */
@@ -215,6 +222,7 @@ export interface NetbackConfig {
   readonly credit: NetbackCredit | undefined;
   readonly splitEventChannels: boolean;
   readonly persistentGrants: boolean;
+  readonly xdpHeadroom: boolean;
 }
 
 export function netbackConfig(options: NetbackOptions): NetbackConfig {
@@ -234,6 +242,7 @@ export function netbackConfig(options: NetbackOptions): NetbackConfig {
     credit,
     splitEventChannels: options.splitEventChannels ?? true,
     persistentGrants: options.persistentGrants ?? false,
+    xdpHeadroom: options.xdpHeadroom ?? false,
   };
 }
 
@@ -564,6 +573,8 @@ export class Xenvif {
   canSg = false;
   /** gso_mask: bit 1 << XEN_NETIF_GSO_TYPE_* for the types the frontend accepts on RX. */
   gsoMask = 0;
+  /** vif->xdp_headroom: the frontend's `xdp-headroom` (read_xenbus_frontend_xdp); 0 when none. */
+  xdpHeadroom = 0;
   ipCsum = true;
   ipv6Csum = false;
   /** feature-rx-notify semantics. */

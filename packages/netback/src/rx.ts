@@ -24,6 +24,7 @@ import {
   XEN_NETIF_GSO_TYPE_NONE,
   XEN_NETIF_GSO_TYPE_TCPV4,
   XEN_NETIF_GSO_TYPE_TCPV6,
+  XEN_NETIF_EXTRA_TYPE_XDP,
 } from "@pvnet/netif";
 import { CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, COST_MEMCPY, PAGE_SIZE, type Page, SKB_GSO_TCPV4, type SkBuff, type SkbFrag } from "@pvnet/skb-model";
 import { GNTCOPY, GNTST } from "@pvnet/xen-grant-table";
@@ -34,8 +35,13 @@ import { xenvifCarrierOff, xenvifKickThread, xenvifStopQueue, xenvifWakeQueue } 
 function xenvifUpdateNeededSlots(queue: XenvifQueue, skb: SkBuff | null): void {
   let needed = 0;
   if (skb !== null) {
-    needed = Math.ceil(skb.len / PAGE_SIZE);
+    // Each slot carries PAGE_SIZE - xdp_headroom bytes, and the XDP extra takes a slot: counted
+    // here (Linux counts whole pages and the GSO extra only, so a large headroom could make a
+    // packet use requests that were never posted).
+    const headroom = queue.vif.xdpHeadroom;
+    needed = Math.ceil(skb.len / (PAGE_SIZE - headroom));
     if (skb.isGso) needed++;
+    if (headroom !== 0) needed++;
   }
   queue.rxSlotsNeeded = needed;
 }
@@ -209,6 +215,14 @@ function xenvifRxNextSkb(queue: XenvifQueue): void {
     extra.gsoFeatures = 0;
     pkt.extraCount++;
   }
+  const headroom = queue.vif.xdpHeadroom;
+  if (headroom !== 0) {
+    const extra = queue.rxExtras[XEN_NETIF_EXTRA_TYPE_XDP - 1] as NetifExtraInfo;
+    extra.type = XEN_NETIF_EXTRA_TYPE_XDP;
+    extra.flags = 0;
+    extra.xdpHeadroom = headroom;
+    pkt.extraCount++;
+  }
 }
 
 /** xenvif_rx_complete: every response of the packet is ready to be pushed. */
@@ -273,7 +287,9 @@ function xenvifRxNextChunk(queue: XenvifQueue, offset: number): void {
 function xenvifRxDataSlot(queue: XenvifQueue, req: NetifRxRequest): void {
   const { rxPkt: pkt, rxChunk: chunk, rxRsp: rsp } = queue;
   const rx = queue.rx as NonNullable<XenvifQueue["rx"]>;
-  let offset = 0;
+  // The data of every slot starts after the frontend's xdp_headroom.
+  const headroom = queue.vif.xdpHeadroom;
+  let offset = headroom;
   do {
     xenvifRxNextChunk(queue, offset);
     xenvifRxCopyAdd(queue, req, offset, chunk.page as Page, chunk.off, chunk.len);
@@ -287,10 +303,13 @@ function xenvifRxDataSlot(queue: XenvifQueue, req: NetifRxRequest): void {
     else if (skb.ipSummed === CHECKSUM_UNNECESSARY) flags |= NETRXF_data_validated;
     if (pkt.extraCount !== 0) flags |= NETRXF_extra_info;
   }
+  // Linux writes offset 0 and status = offset (the headroom included), which puts the headroom's
+  // length of stale bytes into every frame (and, in slots after the first, before the data); the
+  // model names where the data is and how long it is, so frames arrive byte-exact.
   rsp.id = req.id;
-  rsp.offset = 0;
+  rsp.offset = headroom;
   rsp.flags = flags;
-  rsp.status = offset;
+  rsp.status = offset - headroom;
   rx.writeResponse(rx.reqCons, writeRxResponse, rsp);
 }
 

@@ -9,6 +9,10 @@
  */
 import { type Page, putPage, Page as SkbPage } from "@pvnet/skb-model";
 import { NETIF_XS_KEY, netifQueueDir } from "@pvnet/netif";
+import { XEN_PAGE_SIZE } from "@pvnet/hypervisor";
+
+/** XEN_NETIF_MAX_XDP_HEADROOM (Linux's xen/interface/io/netif.h): the largest headroom a backend honours. */
+const XEN_NETIF_MAX_XDP_HEADROOM = 0x7fff;
 import {
   isXenstoreError,
   XBT_NIL,
@@ -240,6 +244,7 @@ export class Netback implements NetbackContext {
       // No control ring in this model yet; persistent grants when the option asks (RFC 2015).
       xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.FEATURE_CTRL_RING, 0);
       xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.FEATURE_PERSISTENT, cfg.persistentGrants ? 1 : 0);
+      if (cfg.xdpHeadroom) xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.FEATURE_XDP_HEADROOM, 1);
     } catch (err) {
       if (!isXenstoreError(err)) throw err;
       xenbusDevFatal(dev, 5, `writing features: ${err.message}`);
@@ -282,6 +287,11 @@ export class Netback implements NetbackContext {
         break;
       case XenbusState.Closing:
         this.setBackendState(be, XenbusState.Closing);
+        break;
+      case XenbusState.Reconfiguring:
+        // The frontend changes its XDP headroom (xennet_xdp_set).
+        if (be.vif !== null) this.readXenbusFrontendXdp(be, be.vif);
+        xenbusSwitchState(be.dev, XenbusState.Reconfigured);
         break;
       case XenbusState.Closed:
         this.setBackendState(be, XenbusState.Closed);
@@ -435,6 +445,21 @@ export class Netback implements NetbackContext {
     vif.multicastControl = xenbusReadUnsigned(conn, fe, NETIF_XS_KEY.REQUEST_MULTICAST_CONTROL, 0) !== 0;
     // Persistent grants only when both ends offered them (read at every connect).
     vif.persistent = this.config.persistentGrants && xenbusReadUnsigned(conn, fe, NETIF_XS_KEY.FEATURE_PERSISTENT, 0) !== 0;
+    this.readXenbusFrontendXdp(be, vif);
+  }
+
+  /**
+   * read_xenbus_frontend_xdp: the frontend's `xdp-headroom`, capped at XEN_NETIF_MAX_XDP_HEADROOM
+   * as Linux caps it (0 when absent, or when this backend does not offer the feature). The model
+   * also keeps it below XEN_PAGE_SIZE: past the page Linux would build grant copies Xen refuses.
+   */
+  private readXenbusFrontendXdp(be: BackendInfo, vif: Xenvif): void {
+    if (!this.config.xdpHeadroom) {
+      vif.xdpHeadroom = 0;
+      return;
+    }
+    const h = Math.min(xenbusReadUnsigned(this.env.xenbus.conn, be.dev.otherend, NETIF_XS_KEY.XDP_HEADROOM, 0), XEN_NETIF_MAX_XDP_HEADROOM);
+    vif.xdpHeadroom = Math.min(h, XEN_PAGE_SIZE - 1);
   }
 }
 

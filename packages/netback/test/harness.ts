@@ -132,6 +132,8 @@ export interface FrontendOptions {
   readonly gso?: boolean;
   /** Write feature-persistent = 1 (default false). */
   readonly persistent?: boolean;
+  /** Write xdp-headroom with this value (default: not written). */
+  readonly xdpHeadroom?: number;
 }
 
 /** One slot of a TX packet: `len` bytes at `offset` of a fresh page. */
@@ -233,6 +235,7 @@ export class RawFrontend {
     xenbusPrintf(conn, XBT_NIL, dir, NETIF_XS_KEY.FEATURE_SG, 1);
     xenbusPrintf(conn, XBT_NIL, dir, NETIF_XS_KEY.FEATURE_GSO_TCPV4, (this.options.gso ?? true) ? 1 : 0);
     if (this.options.persistent === true) xenbusPrintf(conn, XBT_NIL, dir, NETIF_XS_KEY.FEATURE_PERSISTENT, 1);
+    if (this.options.xdpHeadroom !== undefined) xenbusPrintf(conn, XBT_NIL, dir, NETIF_XS_KEY.XDP_HEADROOM, this.options.xdpHeadroom);
   }
 
   get vif(): Xenvif {
@@ -385,20 +388,22 @@ export class RawFrontend {
         const e = r.rx.copyResponse(idx, readExtraInfo, newExtraInfo());
         cur?.extras.push(e);
         expectExtra = (e.flags & 1) !== 0;
-        continue;
+        if (expectExtra || more || cur === null) continue;
+        // A one-slot packet ends with its extras.
+      } else {
+        r.rx.copyResponse(idx, readRxResponse, rsp);
+        if (cur === null) cur = { chunks: [], flags: rsp.flags, extras: [], sizes: [], statuses: [] };
+        cur.statuses.push(rsp.status);
+        const buf = this.rxBuffers.get(rsp.id);
+        if (rsp.status > 0 && buf !== undefined) {
+          const off = this.domain.pageOffset(buf.gfn) + rsp.offset;
+          cur.chunks.push(this.world.hv.machine.bytes.slice(off, off + rsp.status));
+          cur.sizes.push(rsp.status);
+        }
+        if (cur.chunks.length === 1 && rsp.flags & NETRXF_extra_info) expectExtra = true;
+        more = (rsp.flags & NETRXF_more_data) !== 0;
       }
-      r.rx.copyResponse(idx, readRxResponse, rsp);
-      if (cur === null) cur = { chunks: [], flags: rsp.flags, extras: [], sizes: [], statuses: [] };
-      cur.statuses.push(rsp.status);
-      const buf = this.rxBuffers.get(rsp.id);
-      if (rsp.status > 0 && buf !== undefined) {
-        const off = this.domain.pageOffset(buf.gfn) + rsp.offset;
-        cur.chunks.push(this.world.hv.machine.bytes.slice(off, off + rsp.status));
-        cur.sizes.push(rsp.status);
-      }
-      if (cur.chunks.length === 1 && rsp.flags & NETRXF_extra_info) expectExtra = true;
-      more = (rsp.flags & NETRXF_more_data) !== 0;
-      if (!more && !expectExtra) {
+      if (cur !== null && !more && !expectExtra) {
         const total = cur.chunks.reduce((a, c) => a + c.length, 0);
         const bytes = new Uint8Array(total);
         let o = 0;

@@ -13,6 +13,7 @@ import { getPage, type Page, putPage, type SkBuff, SkBuffHead, type SkbAllocOps 
 import type { GnttabOps, GrantRefHead } from "@pvnet/xen-grant-table";
 import type { XenbusClient, XenbusDevice } from "@pvnet/xenstore";
 import type { TxReqBuilder } from "./tx.js";
+import type { XdpProgram } from "./xdp.js";
 import { newLateEoiState } from "./events.js";
 
 // ------------------------------------------------------------------ constants
@@ -141,6 +142,13 @@ export interface NetfrontOptions {
    * the ring full, spin on `rsp_prod`. Default false (Linux: interrupts, rsp_event re-armed).
    */
   readonly busyPoll?: boolean;
+   * Receive with build_skb around the granted page (rx-build-skb.ts) instead of Linux netfront's
+   * napi_alloc_skb + copy of the headers. Not what Linux netfront does: it is the technique of
+   * virtio-net's "switch to use build_skb() for small buffer" (2017) applied to netfront. Buffers
+   * are posted as bare pages with headroom (the `xdp-headroom` negotiation, when the backend
+   * offers `feature-xdp-headroom`) and tailroom for the skb_shared_info. Default false.
+   */
+  readonly rxBuildSkb?: boolean;
 }
 
 // ------------------------------------------------------------------ counters
@@ -258,6 +266,60 @@ export function addStats(into: NetfrontStats, from: NetfrontStats): NetfrontStat
   return into;
 }
 
+/**
+ * Counters of the build_skb receive path and of XDP (kept apart from NetfrontStats, whose set is
+ * what `pvnet run --json` reports for the copy path).
+ */
+export interface NetfrontRxPathStats {
+  /**
+   * build_skb RX: packets whose skb was built around the receive page (no head allocated, no
+   * header copied), packets whose first buffer did not leave the shinfo tailroom free (an skb
+   * with a small head and the page as frag, as on the copy path), and packets whose headers were
+   * split over several small buffers and were copied into a fresh head.
+   */
+  rxBuildSkb: number;
+  rxBuildSkbNoTailroom: number;
+  rxSplitHeaderCopies: number;
+  /** build_skb RX: receive pages recycled (re-granted without a fresh zeroed page). */
+  rxPagesRecycled: number;
+  /**
+   * XDP (xdp.ts): frames a program ran on, and its verdicts. xdpAborted counts XDP_ABORTED and
+   * every verdict the model cannot act on (a throw, a value that is no XDP action, XDP_REDIRECT
+   * without a target). xdpTxErrors: XDP_TX frames that found no room on the TX ring (dropped).
+   * xdpMultiBuffer: packets of several slots dropped because a program is attached (Linux
+   * netfront runs XDP on single-buffer packets only).
+   */
+  xdpPackets: number;
+  xdpPass: number;
+  xdpDrop: number;
+  xdpTx: number;
+  xdpAborted: number;
+  xdpTxErrors: number;
+  xdpMultiBuffer: number;
+}
+
+export function newRxPathStats(): NetfrontRxPathStats {
+  return {
+    rxBuildSkb: 0,
+    rxBuildSkbNoTailroom: 0,
+    rxSplitHeaderCopies: 0,
+    rxPagesRecycled: 0,
+    xdpPackets: 0,
+    xdpPass: 0,
+    xdpDrop: 0,
+    xdpTx: 0,
+    xdpAborted: 0,
+    xdpTxErrors: 0,
+    xdpMultiBuffer: 0,
+  };
+}
+
+/** Add every counter of `from` into `into`. */
+export function addRxPathStats(into: NetfrontRxPathStats, from: NetfrontRxPathStats): NetfrontRxPathStats {
+  for (const k of Object.keys(from) as (keyof NetfrontRxPathStats)[]) into[k] += from[k];
+  return into;
+}
+
 // ------------------------------------------------------------------ structures
 
 /** A grant whose access could not be ended yet, with the page kept alive until it is. */
@@ -280,6 +342,8 @@ export class NetfrontQueue {
   /** Bumped at teardown: a timer or NAPI run of an older life does nothing. */
   generation = 0;
   readonly stats = newNetfrontStats();
+  /** build_skb RX and XDP counters. */
+  readonly rxPathStats = newRxPathStats();
 
   // Event channels (tx_evtchn == rx_evtchn without feature-split-event-channels).
   txEvtchn = 0;
@@ -313,6 +377,17 @@ export class NetfrontQueue {
   readonly rxSkbs: (SkBuff | null)[] = new Array(NET_RX_RING_SIZE).fill(null);
   readonly grantRxRef = new Int32Array(NET_RX_RING_SIZE).fill(INVALID_GRANT_REF);
   readonly grefRxHead: GrantRefHead = { head: -1 };
+  /** build_skb RX: set when this queue posts bare pages (rxPages) instead of skbs (rxSkbs). */
+  buildSkb = false;
+  /** build_skb RX: the page posted at each ring position. */
+  readonly rxPages: (Page | null)[] = new Array(NET_RX_RING_SIZE).fill(null);
+  /**
+   * build_skb RX: pages given back by XDP_DROP / dropped packets, re-posted before fresh ones
+   * (what page_pool recycling gives virtio-net and Linux 6.x netfront). At most one per ring slot.
+   */
+  readonly rxRecycle: Page[] = [];
+  /** build_skb RX: the validated pages of the packet being assembled (in chain order). */
+  readonly rxChainPages: (Page | null)[] = new Array(NET_RX_RING_SIZE).fill(null);
   // Persistent grants: one page per TX id and one per RX buffer, granted once at setup.
   /** Set when this queue's rings were set up with persistent grants. */
   persistent = false;
@@ -379,6 +454,16 @@ export class NetfrontInfo {
   canSg = false;
   gsoTcpv4 = false;
   gsoTcpv6 = false;
+  /** The backend offers feature-xdp-headroom (netback_has_xdp_headroom). */
+  netbackHasXdpHeadroom = false;
+  /** The headroom written to `xdp-headroom` at the last connect or XDP change (0: none asked). */
+  xdpHeadroom = 0;
+  /** The attached XDP program (queue->xdp_prog of every queue), or null. */
+  xdpProg: XdpProgram | null = null;
+  /** A program waiting for the backend's Reconfigured (xennet_xdp_set); undefined when none. */
+  xdpPending: XdpProgram | null | undefined = undefined;
+  /** dev->mtu (ETH_DATA_LEN until changed). */
+  mtu = 1500;
   /** Slots per packet the backend accepts (XEN_NETIF_NR_SLOTS_MIN: nothing negotiates more). */
   maxTxSlots = XEN_NETIF_NR_SLOTS_MIN;
   /** The MAC from xenstore `mac`. */
@@ -392,6 +477,7 @@ export class NetfrontInfo {
   alertCount = 0;
   /** Stats of queues already torn down (so device totals survive a reconnect). */
   readonly retiredStats = newNetfrontStats();
+  readonly retiredRxPathStats = newRxPathStats();
   /**
    * Grants the backend still used when we ended them, each holding its page (gnttab_add_deferred).
    * Bounded without a limit of its own: every entry holds a distinct grant reference that is not

@@ -7,9 +7,13 @@ import { persistentGrantsHeld } from "./persistent.js";
 import type { Vcpu } from "@pvnet/hypervisor";
 import type { SkBuff } from "@pvnet/skb-model";
 import { XenbusState, type XenbusStateValue, xenbusSwitchState } from "@pvnet/xenstore";
-import { addStats, gnttabHandleDeferred, type NetfrontEnv, NetfrontError, type NetfrontInfo, type NetfrontOptions, type NetfrontStats, newNetfrontStats } from "./common.js";
+import { addRxPathStats, addStats, gnttabHandleDeferred, INVALID_GRANT_REF, type NetfrontRxPathStats, newRxPathStats, type NetfrontEnv, NetfrontError, type NetfrontInfo, type NetfrontOptions, type NetfrontStats, newNetfrontStats } from "./common.js";
 import { xennetSelectQueue } from "./queue.js";
 import { xennetStartXmit } from "./tx.js";
+import { RX_BUILD_SKB_HEADROOM } from "./rx-build-skb.js";
+import { type XdpProgram, xennetXdpSet } from "./xdp.js";
+import { XEN_NETIF_MAX_TX_SIZE } from "@pvnet/netif";
+import { EINVAL } from "@pvnet/skb-model";
 import { netfrontProbe, xennetBusClose, xennetDisconnectBackend } from "./xenbus.js";
 
 /** What a device still holds; all zero after a clean teardown. */
@@ -91,10 +95,41 @@ export class Netfront {
     return xennetStartXmit(np, skb, q, v);
   }
 
+  /**
+   * ndo_bpf XDP_SETUP_PROG (xennet_xdp): attach `prog`, or detach with null. 0, -EINVAL (MTU
+   * above XEN_PAGE_SIZE - XDP_PACKET_HEADROOM) or -ENODEV (broken or not connected). The change
+   * goes through xenstore (Reconfiguring, `xdp-headroom`, the backend's Reconfigured) and takes
+   * effect when the backend has answered; a backend without feature-xdp-headroom gets 0 and no
+   * program, as in Linux.
+   */
+  setXdp(prog: XdpProgram | null): number {
+    return xennetXdpSet(this.info, prog, RX_BUILD_SKB_HEADROOM);
+  }
+
+  /** The XDP program in effect (queue->xdp_prog), or null. */
+  get xdpProgram(): XdpProgram | null {
+    return this.info.xdpProg;
+  }
+
+  /** ndo_change_mtu (xennet_change_mtu): up to XEN_NETIF_MAX_TX_SIZE with SG, else ETH_DATA_LEN. -EINVAL above. */
+  changeMtu(mtu: number): number {
+    const max = this.info.canSg ? XEN_NETIF_MAX_TX_SIZE : 1500;
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > max) return -EINVAL;
+    this.info.mtu = mtu;
+    return 0;
+  }
+
   /** Counters summed over the queues (and over queues of earlier connections). */
   stats(out: NetfrontStats = newNetfrontStats()): NetfrontStats {
     addStats(out, this.info.retiredStats);
     for (const q of this.info.queues) addStats(out, q.stats);
+    return out;
+  }
+
+  /** build_skb RX and XDP counters, summed like `stats`. */
+  rxPathStats(out: NetfrontRxPathStats = newRxPathStats()): NetfrontRxPathStats {
+    addRxPathStats(out, this.info.retiredRxPathStats);
+    for (const q of this.info.queues) addRxPathStats(out, q.rxPathStats);
     return out;
   }
 
@@ -147,9 +182,10 @@ export class Netfront {
       if (q.txRingPage !== null) grants++;
       if (q.rxRingPage !== null) grants++;
       grants += persistentGrantsHeld(q);
-      for (let i = 0; i < q.txSkbs.length; i++) if (q.txSkbs[i] !== null) tx++;
+      // An XDP_TX frame holds a grant without an skb.
+      for (let i = 0; i < q.txSkbs.length; i++) if (q.txSkbs[i] !== null || (!q.persistent && q.grantTxRef[i] !== INVALID_GRANT_REF)) tx++;
       let posted = 0;
-      for (let i = 0; i < q.rxSkbs.length; i++) if (q.rxSkbs[i] !== null) posted++;
+      for (let i = 0; i < q.rxSkbs.length; i++) if (q.rxSkbs[i] !== null || q.rxPages[i] !== null) posted++;
       rx += posted;
       // A posted RX buffer of a persistent queue uses a pool grant (counted above), not its own.
       if (!q.persistent) rxOwnGrants += posted;

@@ -64,8 +64,10 @@ import {
   RX_REFILL_TIMEOUT_NS,
   xennetEndAccessDeferred,
 } from "./common.js";
+import { xennetAllocRxPages, xennetPollBuildSkb, xennetReleaseRxPages } from "./rx-build-skb.js";
+import { XDP_PASS, xennetRunXdp } from "./xdp.js";
 
-function rxidx(idx: number): number {
+export function rxidx(idx: number): number {
   return idx & (NET_RX_RING_SIZE - 1);
 }
 
@@ -77,8 +79,16 @@ function getRxSkb(q: NetfrontQueue, ri: number): SkBuff | null {
   return skb;
 }
 
+/** build_skb RX: take the page posted at ring position `ri` (null on the copy path). */
+export function getRxPage(q: NetfrontQueue, ri: number): Page | null {
+  const i = rxidx(ri);
+  const page = q.rxPages[i] ?? null;
+  q.rxPages[i] = null;
+  return page;
+}
+
 /** xennet_get_rx_ref: take the grant posted at ring position `ri`. */
-function getRxRef(q: NetfrontQueue, ri: number): number {
+export function getRxRef(q: NetfrontQueue, ri: number): number {
   const i = rxidx(ri);
   const ref = q.grantRxRef[i] as number;
   q.grantRxRef[i] = INVALID_GRANT_REF;
@@ -86,7 +96,7 @@ function getRxRef(q: NetfrontQueue, ri: number): number {
 }
 
 /** xennet_set_rx_rsp_cons */
-function setRxRspCons(q: NetfrontQueue, val: number): void {
+export function setRxRspCons(q: NetfrontQueue, val: number): void {
   const rx = q.rx;
   if (rx === null) return;
   rx.rspCons = val;
@@ -112,7 +122,7 @@ function xennetAllocOneRxBuffer(q: NetfrontQueue): SkBuff | null {
 }
 
 /** mod_timer(&queue->rx_refill_timer, jiffies + HZ/10): its expiry schedules NAPI. */
-function modRefillTimer(q: NetfrontQueue): void {
+export function modRefillTimer(q: NetfrontQueue): void {
   const gen = ++q.refillTimerGen;
   const life = q.generation;
   q.refillTimerArmed = true;
@@ -129,6 +139,10 @@ function modRefillTimer(q: NetfrontQueue): void {
  * and notify when ring.h says so.
  */
 export function xennetAllocRxBuffers(q: NetfrontQueue, vcpu: Vcpu): void {
+  if (q.buildSkb) {
+    xennetAllocRxPages(q, vcpu);
+    return;
+  }
   const np = q.info;
   const rx = q.rx;
   if (!np.carrier || rx === null) return;
@@ -183,14 +197,15 @@ export function xennetAllocRxBuffers(q: NetfrontQueue, vcpu: Vcpu): void {
  * producer position. Linux lets req_prod_pvt run one past rsp_cons + RING_SIZE here until
  * rsp_cons catches up in the same call, so the index moves without the ring's full check.
  */
-function xennetMoveRxSlot(q: NetfrontQueue, skb: SkBuff | null, ref: number): void {
+export function xennetMoveRxSlot(q: NetfrontQueue, skb: SkBuff | null, ref: number, page: Page | null = null): void {
   const rx = q.rx;
-  if (rx === null || skb === null || ref === INVALID_GRANT_REF) return;
+  if (rx === null || (skb === null && page === null) || ref === INVALID_GRANT_REF) return;
   const reqProd = rx.reqProdPvt;
   const nw = rxidx(reqProd);
   // Invariant: the target position was emptied by the walk that consumed it.
-  if (q.rxSkbs[nw] !== null) throw new NetfrontError("BUG", `rx slot ${nw} still holds a buffer`);
+  if (q.rxSkbs[nw] !== null || q.rxPages[nw] !== null) throw new NetfrontError("BUG", `rx slot ${nw} still holds a buffer`);
   q.rxSkbs[nw] = skb;
+  q.rxPages[nw] = page; // build_skb RX posts bare pages
   q.grantRxRef[nw] = ref;
   const req = q.rxReq;
   req.id = nw;
@@ -203,7 +218,7 @@ function xennetMoveRxSlot(q: NetfrontQueue, skb: SkBuff | null, ref: number): vo
  * xennet_get_extras: the extra-info slots after the first response (the last of each type wins);
  * each slot's buffer is re-posted. 0, -EBADR (chain runs past rsp_prod) or -EINVAL (bad type).
  */
-function xennetGetExtras(q: NetfrontQueue, extras: NetifExtraInfo[], rp: number, vcpu: Vcpu): number {
+export function xennetGetExtras(q: NetfrontQueue, extras: NetifExtraInfo[], rp: number, vcpu: Vcpu): number {
   const np = q.info;
   const rx = q.rx;
   if (rx === null) return -EINVAL;
@@ -224,8 +239,9 @@ function xennetGetExtras(q: NetfrontQueue, extras: NetifExtraInfo[], rp: number,
       err = -EINVAL;
     } else copyExtraInfo(extras[extra.type - 1] as NetifExtraInfo, extra);
     const skb = getRxSkb(q, cons);
+    const page = getRxPage(q, cons);
     const ref = getRxRef(q, cons);
-    xennetMoveRxSlot(q, skb, ref);
+    xennetMoveRxSlot(q, skb, ref, page);
   } while ((extra.flags & XEN_NETIF_EXTRA_FLAG_MORE) !== 0);
   setRxRspCons(q, cons);
   return err;
@@ -283,6 +299,18 @@ function xennetGetResponses(q: NetfrontQueue, rinfo: NetfrontRxInfo, rp: number,
         return -EINVAL;
       }
       gnttab.releaseGrantReference(q.grefRxHead, ref);
+      // XDP before the stack (xennet_run_xdp): single-buffer packets only; a packet of several
+      // slots is dropped while a program is attached. Any verdict but XDP_PASS drops the packet.
+      const prog = np.xdpProg;
+      if (prog !== null) {
+        if ((rx.flags & NETRXF_more_data) !== 0) {
+          if (slots === 1) q.rxPathStats.xdpMultiBuffer++;
+          err = -EINVAL;
+        } else if (slots === 1) {
+          const page = skb?.shinfo.frags[0]?.page;
+          if (page !== null && page !== undefined && xennetRunXdp(q, prog, page, rx.offset, rx.status, vcpu) !== XDP_PASS) err = -EINVAL;
+        } else err = -EINVAL;
+      }
       if (skb !== null) list.queueTail(skb);
     }
     // next:
@@ -334,7 +362,7 @@ function xennetCopyPersistentRx(q: NetfrontQueue, rx: NetifRxResponse, skb: SkBu
 }
 
 /** xennet_set_skb_gso */
-function xennetSetSkbGso(skb: SkBuff, gso: NetifExtraInfo): number {
+export function xennetSetSkbGso(skb: SkBuff, gso: NetifExtraInfo): number {
   if (gso.gsoSize === 0) return -EINVAL; // "GSO size must not be zero"
   if (gso.gsoType !== XEN_NETIF_GSO_TYPE_TCPV4 && gso.gsoType !== XEN_NETIF_GSO_TYPE_TCPV6) return -EINVAL;
   const sh = skb.shinfo;
@@ -349,7 +377,7 @@ function xennetSetSkbGso(skb: SkBuff, gso: NetifExtraInfo): number {
  * freed), pulling the headers in when MAX_SKB_FRAGS is reached. Uses the responses validated by
  * xennet_get_responses. 0 or -ENOENT (too many frags; rsp_cons moved past the packet).
  */
-function xennetFillFrags(q: NetfrontQueue, skb: SkBuff, list: SkBuffHead, pullTo: number): number {
+export function xennetFillFrags(q: NetfrontQueue, skb: SkBuff, list: SkBuffHead, pullTo: number): number {
   const rx = q.rx;
   if (rx === null) return -ENOENT;
   let cons = rx.rspCons;
@@ -381,7 +409,7 @@ function xennetFillFrags(q: NetfrontQueue, skb: SkBuff, list: SkBuffHead, pullTo
 }
 
 /** handle_incoming_queue: pull headers, set the protocol, checksum setup, napi_gro_receive. */
-function handleIncomingQueue(q: NetfrontQueue): number {
+export function handleIncomingQueue(q: NetfrontQueue): number {
   const np = q.info;
   let dropped = 0;
   let i = 0;
@@ -422,6 +450,7 @@ function handleIncomingQueue(q: NetfrontQueue): number {
  * completes and re-arms (RING_FINAL_CHECK_FOR_RESPONSES), at the budget it is polled again.
  */
 export function xennetPoll(q: NetfrontQueue, budget: number, vcpu: Vcpu): number {
+  if (q.buildSkb) return xennetPollBuildSkb(q, budget, vcpu);
   const np = q.info;
   const rx = q.rx;
   q.stats.napiPolls++;
@@ -552,4 +581,5 @@ export function xennetReleaseRxBufs(q: NetfrontQueue, vcpu: Vcpu): void {
     if (ref !== INVALID_GRANT_REF && !q.persistent) xennetEndAccessDeferred(q.info, ref, skb.shinfo.frags[0]?.page ?? null, vcpu);
     skb.free();
   }
+  xennetReleaseRxPages(q, vcpu);
 }

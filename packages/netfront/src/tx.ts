@@ -29,6 +29,7 @@ import {
   COST_MEMCPY,
   PAGE_SIZE,
   type Page,
+  putPage,
   type SkBuff,
   SKB_GSO_DODGY,
   SKB_GSO_TCPV4,
@@ -114,6 +115,26 @@ export function xennetMaybeWakeTx(q: NetfrontQueue): void {
   }
 }
 
+/** get_id_from_list(&queue->tx_skb_freelist), for xennet_xdp_xmit_one: TX_LINK_NONE when none is free. */
+export function xennetTxGetFreeId(q: NetfrontQueue): number {
+  return getIdFromList(q, "free");
+}
+
+/**
+ * The tail of xennet_xdp_xmit_one: `id` (its request already on the ring) queued and marked
+ * pending, RING_PUSH_REQUESTS_AND_CHECK_NOTIFY, notify_remote_via_irq when asked.
+ */
+export function xennetTxMarkPendingAndPush(np: NetfrontInfo, q: NetfrontQueue, id: number, vcpu: Vcpu): void {
+  const tx = q.tx as NonNullable<NetfrontQueue["tx"]>;
+  addIdToList(q, "pend", id);
+  xennetMarkTxPending(q);
+  q.stats.txPushes++;
+  if (tx.pushRequestsAndCheckNotify()) {
+    q.stats.txNotifies++;
+    np.env.evtchn.evtchnSend(vcpu, q.txEvtchn);
+  }
+}
+
 /** xennet_mark_tx_pending: every id queued for this push becomes TX_PENDING. */
 function xennetMarkTxPending(q: NetfrontQueue): void {
   for (let i = getIdFromList(q, "pend"); i !== TX_LINK_NONE; i = getIdFromList(q, "pend")) q.txLink[i] = TX_PENDING;
@@ -162,7 +183,8 @@ export function xennetTxBufGc(q: NetfrontQueue, vcpu: Vcpu): boolean {
         else if (rsp.status === NETIF_RSP_DROPPED) q.stats.txRspDropped++;
         continue;
       }
-      const skb = q.txSkbs[id] as SkBuff;
+      const skb = q.txSkbs[id] ?? null; // null: an XDP_TX frame (xdp.ts), its page in grant_tx_page
+      const xdpPage = skb === null ? q.grantTxPage[id] : null;
       const ref = q.grantTxRef[id] as number;
       vcpu.charge(COST_GRANT_ACCESS);
       if (!gnttab.endForeignAccessRef(ref)) {
@@ -179,7 +201,8 @@ export function xennetTxBufGc(q: NetfrontQueue, vcpu: Vcpu): boolean {
       addIdToList(q, "free", id);
       if (rsp.status === NETIF_RSP_ERROR) q.stats.txRspError++;
       else if (rsp.status === NETIF_RSP_DROPPED) q.stats.txRspDropped++;
-      skb.free(); // dev_kfree_skb_irq: one reference per slot
+      if (skb !== null) skb.free(); // dev_kfree_skb_irq: one reference per slot
+      else if (xdpPage !== null && xdpPage !== undefined) putPage(xdpPage); // the frame's page
     }
     tx.rspCons = prod;
     // A busy-polling frontend never re-arms rsp_event: it looks again instead (busy-poll.ts).
@@ -479,15 +502,18 @@ function xennetStartXmitPersistent(np: NetfrontInfo, q: NetfrontQueue, skb: SkBu
  */
 export function xennetReleaseTxBufs(q: NetfrontQueue, endAccess: (ref: number, page: Page | null) => void): void {
   for (let i = 0; i < NET_TX_RING_SIZE; i++) {
-    const skb = q.txSkbs[i];
-    if (skb === null || skb === undefined) continue;
+    const skb = q.txSkbs[i] ?? null;
+    // An XDP_TX frame has no skb: its slot holds a grant and the frame's page.
+    const xdpPage = skb === null && q.grantTxRef[i] !== INVALID_GRANT_REF ? (q.grantTxPage[i] ?? null) : null;
+    if (skb === null && xdpPage === null) continue;
     q.txSkbs[i] = null;
     endAccess(q.grantTxRef[i] as number, q.grantTxPage[i] ?? null);
+    if (xdpPage !== null) putPage(xdpPage);
     q.grantTxPage[i] = null;
     q.grantTxRef[i] = INVALID_GRANT_REF;
     q.txLink[i] = TX_LINK_NONE;
     addIdToList(q, "free", i);
-    skb.free();
+    skb?.free();
   }
 }
 

@@ -28,6 +28,7 @@ import {
   xenbusWatchOtherend,
 } from "@pvnet/xenstore";
 import {
+  addRxPathStats,
   addStats,
   COST_GRANT_ACCESS,
   INVALID_GRANT_REF,
@@ -44,7 +45,9 @@ import {
 } from "./common.js";
 import { type LateEoiState, xenIrqLateeoi, xenIrqNoEoi } from "./events.js";
 import { xennetAllocRxBuffers, xennetHandleRx, xennetReleaseRxBufs } from "./rx.js";
+import { RX_BUILD_SKB_HEADROOM } from "./rx-build-skb.js";
 import { xennetInitTxIds, xennetReleaseTxBufs, xennetTxBufGc } from "./tx.js";
+import { xennetRxHeadroom, xennetXdpReconfigured } from "./xdp.js";
 
 /** The VCPU the xenwatch thread (and connect/teardown work) runs on. */
 function watchVcpu(np: NetfrontInfo): Vcpu {
@@ -86,8 +89,11 @@ export function netbackChanged(np: NetfrontInfo, backendState: XenbusStateValue)
       if (dev.state !== XenbusState.Closed) xenbusSwitchState(dev, XenbusState.Closed);
       if (!np.disconnected) xennetDisconnectBackend(np);
       break;
+    case XenbusState.Reconfigured:
+      xennetXdpReconfigured(np); // xennet_xdp_set's wait ends
+      break;
     default:
-      break; // Initialising, Initialised, Connected (netdev_notify_peers), Reconfiguring/ed, Unknown
+      break; // Initialising, Initialised, Connected (netdev_notify_peers), Reconfiguring, Unknown
   }
 }
 
@@ -238,6 +244,8 @@ function setupNetfront(np: NetfrontInfo, q: NetfrontQueue, featureSplitEvtchn: b
     const err = xennetInitPersistentGnts(np, q, watchVcpu(np));
     if (err !== 0) return err;
   }
+  // build_skb RX posts bare pages; persistent grants copy out of their pool pages instead.
+  q.buildSkb = np.options.rxBuildSkb === true && !np.persistent;
   bindHandlers(np, q);
   q.live = true;
   return 0;
@@ -247,6 +255,7 @@ function setupNetfront(np: NetfrontInfo, q: NetfrontQueue, featureSplitEvtchn: b
 function xennetInitQueue(np: NetfrontInfo, q: NetfrontQueue): number {
   xennetInitTxIds(q);
   q.rxSkbs.fill(null);
+  q.rxPages.fill(null);
   q.grantRxRef.fill(INVALID_GRANT_REF);
   const gnttab = np.env.gnttab;
   if (gnttab.allocGrantReferences(NET_TX_RING_SIZE, q.grefTxHead) < 0) {
@@ -292,8 +301,13 @@ export function talkToNetback(np: NetfrontInfo): number {
       xenbusDevFatal(dev, -rc, `parsing ${dev.nodename}/mac`);
       return rc;
     }
-    if (xenbusReadUnsigned(conn, dev.otherend, NETIF_XS_KEY.FEATURE_XDP_HEADROOM, 0) !== 0) {
-      xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.XDP_HEADROOM, 0); // no XDP program
+    np.netbackHasXdpHeadroom = xenbusReadUnsigned(conn, dev.otherend, NETIF_XS_KEY.FEATURE_XDP_HEADROOM, 0) !== 0;
+    np.xdpHeadroom = 0;
+    if (np.netbackHasXdpHeadroom) {
+      // talk_to_netback_xdp: XDP_PACKET_HEADROOM with a program attached, else 0 (Linux); the
+      // build_skb receive path asks for NET_SKB_PAD + NET_IP_ALIGN instead of 0.
+      np.xdpHeadroom = xennetRxHeadroom(np, np.xdpProg, RX_BUILD_SKB_HEADROOM);
+      xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.XDP_HEADROOM, np.xdpHeadroom);
     }
     if (np.queues.length > 0 && !np.disconnected) xennetDisconnectBackend(np);
     np.broken = false; // a reconnect resets the "broken" indicator
@@ -403,6 +417,7 @@ export function xennetDisconnectBackend(np: NetfrontInfo): void {
     q.tmpq.purge();
     q.errq.purge();
     addStats(np.retiredStats, q.stats);
+    addRxPathStats(np.retiredRxPathStats, q.rxPathStats);
   }
   np.queues = [];
   np.disconnected = true;

@@ -16,4 +16,18 @@ describe("netfront fuzz: a seeded malicious backend", () => {
     expect(r.rxErrors).toBeGreaterThan(CI_STEPS / 30);
     expect(r.txPackets).toBeGreaterThan(CI_STEPS / 30);
   });
+
+  it(`${CI_STEPS / 3} ring steps with build_skb RX and an XDP program that also throws and returns garbage`, () => {
+    const steps = Math.floor(CI_STEPS / 3);
+    const r = fuzzNetfront(0x5eed_0002, steps, { rxBuildSkb: true, xdp: true });
+    expect(r.steps).toBe(steps);
+    expect(r.episodes).toBeGreaterThan(1);
+    expect(r.broken).toBeGreaterThan(0);
+    expect(r.rxErrors).toBeGreaterThan(steps / 30);
+    // The new paths were reached: skbs built around pages, programs run, frames reflected, aborts.
+    expect(r.rxBuildSkb).toBeGreaterThan(0);
+    expect(r.xdpPackets).toBeGreaterThan(0);
+    expect(r.xdpTx).toBeGreaterThan(0);
+    expect(r.xdpAborted).toBeGreaterThan(0);
+  });
 });

@@ -36,6 +36,11 @@ export interface FuzzResult {
   readonly rxErrors: number;
   readonly rxRunts: number;
   readonly txPackets: number;
+  /** build_skb RX and XDP counters of the run. */
+  readonly rxBuildSkb: number;
+  readonly xdpPackets: number;
+  readonly xdpTx: number;
+  readonly xdpAborted: number;
   readonly maxPagesInUse: number;
   readonly maxLiveSkbs: number;
 }
@@ -59,18 +64,27 @@ interface Held {
 }
 
 /** Run `steps` ring steps from `seed`; throws with `seed=` in the message on any failure. */
-export function fuzzNetfront(seed: number, steps: number): FuzzResult {
+/** What the frontend runs with: build_skb RX, and an XDP program whose verdicts the frame's bytes pick (throws and garbage included). */
+export interface FuzzOptions {
+  readonly rxBuildSkb?: boolean;
+  readonly xdp?: boolean;
+}
+
+/** XDP verdicts (and misbehaviours) the fuzzer's program picks from a frame's bytes. */
+const XDP_CHOICES: readonly unknown[] = ["pass", "pass", "drop", "tx", "aborted", "throw", "garbage", 4, 2, 1];
+
+export function fuzzNetfront(seed: number, steps: number, opts: FuzzOptions = {}): FuzzResult {
   try {
-    return run(seed, steps);
+    return run(seed, steps, opts);
   } catch (e) {
     const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-    throw new FuzzFailure(`netfront fuzz failed: seed=${seed} steps=${steps}: ${msg}`, { cause: e });
+    throw new FuzzFailure(`netfront fuzz failed: seed=${seed} steps=${steps} options=${JSON.stringify(opts)}: ${msg}`, { cause: e });
   }
 }
 
-function run(seed: number, steps: number): FuzzResult {
+function run(seed: number, steps: number, opts: FuzzOptions): FuzzResult {
   const rng = new Prng(seed);
-  const w = makeWorld({ seed: (seed >>> 0) + 1 });
+  const w = makeWorld({ seed: (seed >>> 0) + 1, features: { xdpHeadroom: opts.xdp === true || opts.rxBuildSkb === true }, netfront: { rxBuildSkb: opts.rxBuildSkb === true } });
   const v0 = w.dom0.vcpus[0] as Vcpu;
   w.be.autoTx = false; // the fuzzer decides when the backend answers TX
   // Dom0 frames the backend never grants or copies into: netfront must not touch them.
@@ -99,6 +113,14 @@ function run(seed: number, steps: number): FuzzResult {
   const connect = () => {
     settle();
     if (!w.fe.connected) throw new Error(`not connected (state ${w.fe.state})`);
+    if (opts.xdp === true && w.fe.xdpProgram === null) {
+      w.fe.setXdp((fr) => {
+        const v = XDP_CHOICES[((fr[fr.length - 1] ?? 0) + fr.length) % XDP_CHOICES.length];
+        if (v === "throw") throw new Error("program bug");
+        return v as "pass";
+      });
+      settle();
+    }
   };
   const unmapAll = () => {
     for (const h of held.splice(0)) {
@@ -297,5 +319,6 @@ function run(seed: number, steps: number): FuzzResult {
   if (w.fe.info.xbdev.otherendWatch !== undefined || bus.watches.size !== 0) throw new Error("xenbus watch left after remove");
   checkCanary();
   const st = w.fe.stats();
-  return { steps, ...stats, rxErrors: st.rxErrors, rxRunts: st.rxRunts, txPackets: st.txPackets };
+  const xs = w.fe.rxPathStats();
+  return { steps, ...stats, rxErrors: st.rxErrors, rxRunts: st.rxRunts, txPackets: st.txPackets, rxBuildSkb: xs.rxBuildSkb, xdpPackets: xs.xdpPackets, xdpTx: xs.xdpTx, xdpAborted: xs.xdpAborted };
 }

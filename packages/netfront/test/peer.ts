@@ -30,6 +30,7 @@ import {
   writeTxResponse,
   XEN_NETIF_EXTRA_FLAG_MORE,
   XEN_NETIF_EXTRA_TYPE_GSO,
+  XEN_NETIF_EXTRA_TYPE_XDP,
 } from "@pvnet/netif";
 import { BackRing, SharedRing } from "@pvnet/shared-ring";
 import { GNTCOPY, GNTMAP, GNTST, GnttabCopyBatch, GnttabMapBatch, GnttabUnmapBatch, type GrantTables } from "@pvnet/xen-grant-table";
@@ -55,6 +56,8 @@ export interface PeerFeatures {
   rxCopy?: boolean;
   /** Offer feature-persistent (default false). */
   persistent?: boolean;
+  /** Offer feature-xdp-headroom and honour the frontend's xdp-headroom as Linux 5.9+ netback does (default false). */
+  xdpHeadroom?: boolean;
 }
 
 /** One packet as the backend saw it on the TX ring. */
@@ -85,6 +88,8 @@ export class TestBackend {
   /** Status to answer data requests with. */
   txStatus = NETIF_RSP_OKAY;
   txEvents = 0;
+  /** The frontend's xdp-headroom as last read (connect, Reconfiguring): data goes there, with an XDP extra. */
+  xdpHeadroom = 0;
   private readonly vcpu: Vcpu;
   private readonly scratch: number[] = [];
   private readonly copies = new GnttabCopyBatch(64);
@@ -113,6 +118,7 @@ export class TestBackend {
     w(NETIF_XS_KEY.FEATURE_SPLIT_EVENT_CHANNELS, f.split ? 1 : 0);
     w(NETIF_XS_KEY.MULTI_QUEUE_MAX_QUEUES, f.maxQueues ?? 1);
     w(NETIF_XS_KEY.FEATURE_PERSISTENT, f.persistent === true ? 1 : 0);
+    if (f.xdpHeadroom === true) w(NETIF_XS_KEY.FEATURE_XDP_HEADROOM, 1);
     xenbusSwitchState(this.dev, XenbusState.InitWait);
     xenbusWatchOtherend(this.dev, (_d, state) => this.frontendChanged(state));
   }
@@ -122,8 +128,13 @@ export class TestBackend {
       case XenbusState.Initialising:
         if (this.dev.state === XenbusState.Closed) xenbusSwitchState(this.dev, XenbusState.InitWait);
         break;
+      case XenbusState.Reconfiguring:
+        this.readXdpHeadroom();
+        xenbusSwitchState(this.dev, XenbusState.Reconfigured);
+        break;
       case XenbusState.Connected:
-        if (this.dev.state === XenbusState.Connected) break;
+        if (this.dev.state === XenbusState.Connected || this.dev.state === XenbusState.Reconfigured) break;
+        this.readXdpHeadroom();
         this.connect();
         xenbusSwitchState(this.dev, XenbusState.Connected);
         break;
@@ -136,6 +147,12 @@ export class TestBackend {
         xenbusSwitchState(this.dev, XenbusState.Closed);
         break;
     }
+  }
+
+  /** read_xenbus_frontend_xdp */
+  private readXdpHeadroom(): void {
+    if (this.features.xdpHeadroom !== true) return;
+    this.xdpHeadroom = Math.min(xenbusReadUnsigned(this.xenbus.conn, this.dev.otherend, NETIF_XS_KEY.XDP_HEADROOM, 0), 0x7fff);
   }
 
   private mapRing(ref: number, handles: number[]): number {
@@ -280,14 +297,23 @@ export class TestBackend {
   sendRx(data: Uint8Array, opts: { q?: number; chunk?: number; offset?: number; flags?: number; gso?: { size: number; type: number }; notify?: boolean } = {}): boolean {
     const q = this.queues[opts.q ?? 0] as PeerQueue;
     const back = q.rx;
-    const offset = opts.offset ?? 0;
-    const chunk = opts.chunk ?? XEN_PAGE_SIZE - offset;
+    // With an xdp-headroom every data slot's data goes after it and the XDP extra names it
+    // (xenvif_rx_data_slot, xenvif_rx_next_skb); the responses name the offset too (Linux
+    // netback writes 0 there, see netback's rx.ts).
+    const hr = this.xdpHeadroom;
+    const offset = opts.offset ?? hr;
+    const rspOffset = offset;
+    const chunk = Math.min(opts.chunk ?? XEN_PAGE_SIZE, XEN_PAGE_SIZE - offset);
     const nData = Math.max(1, Math.ceil(data.length / chunk));
-    const need = nData + (opts.gso ? 1 : 0);
+    const extras: NetifExtraInfo[] = [];
+    if (opts.gso) extras.push({ ...newExtraInfo(), type: XEN_NETIF_EXTRA_TYPE_GSO, gsoSize: opts.gso.size, gsoType: opts.gso.type });
+    if (hr > 0) extras.push({ ...newExtraInfo(), type: XEN_NETIF_EXTRA_TYPE_XDP, xdpHeadroom: hr });
+    for (let k = 0; k < extras.length - 1; k++) (extras[k] as NetifExtraInfo).flags |= XEN_NETIF_EXTRA_FLAG_MORE;
+    const need = nData + extras.length;
     if (back.unconsumedRequests() < need) return false;
     const req = newRxRequest();
     const c = this.copies;
-    const rsps: { id: number; offset: number; flags: number; status: number }[] = [];
+    const rsps: ({ id: number; offset: number; flags: number; status: number } | NetifExtraInfo)[] = [];
     let pos = 0;
     for (let k = 0; k < nData; k++) {
       const idx = back.consumeRequest();
@@ -301,19 +327,21 @@ export class TestBackend {
       this.grants.copy(this.vcpu, c);
       if (c.status[0] !== GNTST.okay) throw new Error(`rx copy status ${c.status[0]}`);
       let flags = k < nData - 1 ? NETRXF_more_data : 0;
-      if (k === 0) flags |= (opts.flags ?? 0) | (opts.gso ? NETRXF_extra_info : 0);
-      rsps.push({ id: req.id, offset, flags, status: len });
+      if (k === 0) flags |= (opts.flags ?? 0) | (extras.length > 0 ? NETRXF_extra_info : 0);
+      rsps.push({ id: req.id, offset: rspOffset, flags, status: len });
       pos += len;
-      if (k === 0 && opts.gso) {
-        // The GSO extra takes the next request's slot; written after the first response.
-        const eIdx = back.consumeRequest();
-        back.copyRequest(eIdx, readRxRequest, req);
-        rsps.push({ id: -1, offset: opts.gso.size, flags: opts.gso.type, status: 0 });
+      if (k === 0) {
+        // The extras take the next requests' slots; written after the first response.
+        for (const e of extras) {
+          const eIdx = back.consumeRequest();
+          back.copyRequest(eIdx, readRxRequest, req);
+          rsps.push(e);
+        }
       }
     }
     for (const r of rsps) {
       const idx = back.produceResponse();
-      if (r.id === -1) back.writeResponse(idx, writeExtraInfo, { ...newExtraInfo(), type: XEN_NETIF_EXTRA_TYPE_GSO, gsoSize: r.offset, gsoType: r.flags });
+      if ("type" in r) back.writeResponse(idx, writeExtraInfo, r);
       else back.writeResponse(idx, writeRxResponse, r);
     }
     // notify: undefined = as ring.h says; true = always; false = never.

@@ -114,7 +114,7 @@ export function frame(size: number, flow = 1, seq = 0, proto = 17): Uint8Array {
 }
 
 /** A hand-made RX response (or extra-info slot) of a malicious or sloppy backend. */
-export type CraftedRxResponse = { offset?: number; flags?: number; status: number; id?: number } | { extra: number; flags?: number; gsoSize?: number; gsoType?: number };
+export type CraftedRxResponse = { offset?: number; flags?: number; status: number; id?: number } | { extra: number; flags?: number; gsoSize?: number; gsoType?: number; xdpHeadroom?: number };
 
 /** Answer posted RX requests of queue 0 with hand-made responses, then (by default) kick and run. */
 export function craftRxResponses(w: World, rsps: readonly CraftedRxResponse[], kick = true): void {
@@ -125,10 +125,15 @@ export function craftRxResponses(w: World, rsps: readonly CraftedRxResponse[], k
     const idx = back.consumeRequest();
     back.copyRequest(idx, readRxRequest, req);
     const at = back.produceResponse();
-    if ("extra" in r) back.writeResponse(at, writeExtraInfo, { ...newExtraInfo(), type: r.extra, flags: r.flags ?? 0, gsoSize: r.gsoSize ?? 0, gsoType: r.gsoType ?? 0 });
+    if ("extra" in r) back.writeResponse(at, writeExtraInfo, { ...newExtraInfo(), type: r.extra, flags: r.flags ?? 0, gsoSize: r.gsoSize ?? 0, gsoType: r.gsoType ?? 0, xdpHeadroom: r.xdpHeadroom ?? 0 });
     else back.writeResponse(at, writeRxResponse, { id: r.id ?? req.id, offset: r.offset ?? 0, flags: r.flags ?? 0, status: r.status });
   }
   back.pushResponses();
   if (kick) w.be.kickRx();
   w.run();
+}
+
+/** netfront's counters and its build_skb/XDP counters in one object. */
+export function allStats(w: World): ReturnType<World["fe"]["stats"]> & ReturnType<World["fe"]["rxPathStats"]> {
+  return { ...w.fe.stats(), ...w.fe.rxPathStats() };
 }

@@ -16,6 +16,8 @@ import { CliError, EXIT, usageError } from "./command.js";
 import { printReport, printPartial } from "./run-output.js";
 import type { RunWorkerData, RunWorkerMessage } from "./run-worker.js";
 import { PROGRESS } from "./run-probe.js";
+import { resolve } from "node:path";
+import { loadXdpProgram, XDP_BUILTINS } from "../topology/xdp-program.js";
 
 /**
  * Most frames one run sends: the topology bounds a run at 10 000 scheduler events a frame, and
@@ -59,6 +61,8 @@ interface RunOptions {
   headerCopy?: "multi-slot" | "first-slot";
   txHypercalls?: "two" | "multicall";
   persistent: boolean;
+  rxBuildSkb: boolean;
+  xdp?: string;
   profile: string;
   xenstored?: string;
   json: boolean;
@@ -104,6 +108,9 @@ function scenario(o: RunOptions): DomuDom0Options {
   if (o.topology === "domu-domu" && o.direction !== "tx") throw usageError("--topology domu-domu sends from guest A to guest B: --direction must be tx");
   if (o.topology === "domu-domu" && o.xenstored !== undefined) throw usageError("--xenstored serves the store of --topology domu-dom0 only");
   if (o.packets === undefined) throw usageError("--packets is required");
+  if ((o.rxBuildSkb || o.xdp !== undefined) && (o.topology !== "domu-dom0" || o.direction !== "rx")) {
+    throw usageError("--rx-build-skb and --xdp act on the guest's receive path: --topology domu-dom0 --direction rx");
+  }
   const layout = o.layout === undefined ? undefined : parseLayout(o.layout);
   const pktSize = o.pktSize ?? (layout === undefined ? undefined : skbDescLen(layout));
   if (pktSize === undefined) throw usageError("--pkt-size is required (or --layout, whose length it becomes)");
@@ -125,6 +132,8 @@ function scenario(o: RunOptions): DomuDom0Options {
     ...(o.headerCopy === undefined ? {} : { headerCopy: o.headerCopy }),
     ...(o.txHypercalls === undefined ? {} : { txHypercalls: o.txHypercalls }),
     ...(o.persistent ? { persistent: true } : {}),
+    ...(o.rxBuildSkb ? { rxBuildSkb: true } : {}),
+    ...(o.xdp === undefined ? {} : { xdp: o.xdp }),
     ...(o.xenstored === undefined ? {} : { xenstoreSocket: o.xenstored }),
   };
 }
@@ -177,6 +186,15 @@ function runInWorker(topology: RunOptions["topology"], options: DomuDom0Options,
 }
 
 async function action(o: RunOptions): Promise<void> {
+  if (o.xdp !== undefined && !(XDP_BUILTINS as readonly string[]).includes(o.xdp)) {
+    // A module: resolved here, loaded once here to refuse a bad one early, again in the worker.
+    o.xdp = resolve(o.xdp);
+    try {
+      await loadXdpProgram(o.xdp);
+    } catch (e) {
+      throw usageError(`--xdp must be drop, pass, tx or an ES module whose default export is a function: ${(e as Error).message}`);
+    }
+  }
   const options = scenario(o);
   const showProgress = o.progress && !o.json && process.stdout.isTTY === true;
   const m = await runInWorker(o.topology, options, showProgress);
@@ -223,6 +241,8 @@ export function runCommand(): Command {
     .addOption(new Option("--header-copy <mode>", "netback TX header copy").choices(["multi-slot", "first-slot"]))
     .addOption(new Option("--tx-hypercalls <mode>", "netback TX: copy and map as two hypercalls, or one multicall").choices(["two", "multicall"]))
     .addOption(new Option("--persistent", "persistent grants in netfront and netback").default(false))
+    .addOption(new Option("--rx-build-skb", "netfront receives with build_skb around the page (the virtio-net technique; Linux netfront copies)").default(false))
+    .addOption(new Option("--xdp <prog>", "XDP program on netfront's receive path: drop, pass, tx, or an ES module whose default export maps the frame's bytes to a verdict").argParser(nonEmpty("drop, pass, tx or a module path")))
     .addOption(new Option("--profile <name>", "host cost profile").choices(Object.keys(HOST_PROFILES)).default(DEFAULT_PROFILE.name))
     .addOption(new Option("--xenstored <socket>", "serve the live xenstore on this unix socket while the run lasts (domu-dom0)").argParser(nonEmpty("a socket path")))
     .addOption(new Option("--json", "print the run report as one JSON object instead of tables").default(false))

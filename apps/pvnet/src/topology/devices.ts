@@ -48,6 +48,10 @@ export interface TrafficOptions {
    * side only, which negotiates the copy/map baseline. Default false: the baseline.
    */
   readonly persistent?: boolean | { readonly frontend?: boolean; readonly backend?: boolean };
+  /** netfront receives with build_skb around the page (`--rx-build-skb`); netback then offers feature-xdp-headroom. */
+  readonly rxBuildSkb?: boolean;
+  /** An XDP program on netfront's receive path (`--xdp`): drop, pass, tx, or an ES module's absolute path. */
+  readonly xdp?: string;
 }
 
 /** Check a topology's traffic options; returns the queue count. Bad values are RangeErrors. */
@@ -75,8 +79,9 @@ export function persistentSides(options: TrafficOptions): { readonly frontend: b
 }
 
 /** netback's data-path options from a topology's options (hooks are the topology's own). */
-export function netbackDataPath(options: TrafficOptions): Pick<NetbackOptions, "headerCopy" | "txHypercalls" | "persistentGrants"> {
+export function netbackDataPath(options: TrafficOptions): Pick<NetbackOptions, "headerCopy" | "txHypercalls" | "persistentGrants" | "xdpHeadroom"> {
   return {
+    ...(options.rxBuildSkb === true || options.xdp !== undefined ? { xdpHeadroom: true } : {}),
     ...(options.headerCopy === undefined ? {} : { headerCopy: options.headerCopy }),
     ...(options.txHypercalls === undefined ? {} : { txHypercalls: options.txHypercalls }),
     ...(persistentSides(options).backend ? { persistentGrants: true } : {}),

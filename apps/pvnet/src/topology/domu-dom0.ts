@@ -20,7 +20,7 @@ import {
 } from "@pvnet/host";
 import type { Vcpu } from "@pvnet/hypervisor";
 import { Netback, type Xenvif, xenvifStartXmit } from "@pvnet/netback";
-import { NETDEV_TX_OK } from "@pvnet/netfront";
+import { NETDEV_TX_OK, type XdpProgram } from "@pvnet/netfront";
 import { Pktgen, SkbComposer } from "@pvnet/skb-model";
 import type { CostProfile } from "@pvnet/sim";
 import type { MaptrackVariant } from "@pvnet/xen-grant-table";
@@ -36,6 +36,7 @@ import {
   type TrafficReport,
 } from "./devices.js";
 import { runTrafficPhase } from "./measure.js";
+import { loadXdpProgram, xdpConsumed } from "./xdp-program.js";
 
 export type Direction = "tx" | "rx";
 
@@ -58,6 +59,8 @@ export interface RunReport extends TrafficReport {
   readonly counters: Readonly<Record<string, number>>;
   /** netfront's counters. */
   readonly frontend: Readonly<Record<string, number>>;
+  /** netfront's build_skb / XDP counters (only with --rx-build-skb or --xdp). */
+  readonly frontendRxPath?: Readonly<Record<string, number>>;
 }
 
 export { DEFAULT_WINDOW_BYTES };
@@ -78,13 +81,14 @@ export async function runDomuDom0(options: DomuDom0Options): Promise<RunReport> 
   const guest = bootForQueues(host, "guest", queues);
   if (options.xenstoreSocket !== undefined) await host.serveXenstore(options.xenstoreSocket);
   try {
-    return runTraffic(host, dom0, guest, options, queues);
+    const xdp = options.xdp === undefined ? null : await loadXdpProgram(options.xdp);
+    return runTraffic(host, dom0, guest, options, queues, xdp);
   } finally {
     await host.close();
   }
 }
 
-function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: ReturnType<typeof bootForQueues>, options: DomuDom0Options, queues: number): RunReport {
+function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: ReturnType<typeof bootForQueues>, options: DomuDom0Options, queues: number, xdp: XdpProgram | null = null): RunReport {
   const { hv } = host;
   const persistent = persistentSides(options);
   const receiver = new FrameReceiver(hv);
@@ -122,8 +126,15 @@ function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: R
     onQueueWake: () => wakeGenerator(),
     persistentGrants: persistent.frontend,
     ...(options.busyPoll === true ? { busyPoll: true } : {}),
+    ...(options.rxBuildSkb === true ? { rxBuildSkb: true } : {}),
   });
   hv.run({ maxEvents: SETUP_EVENTS });
+  if (xdp !== null) {
+    // ip link set dev eth0 xdp ...: through xenstore (Reconfiguring / Reconfigured).
+    const err = netfront.setXdp(xdp);
+    if (err !== 0) throw new Error(`attaching the XDP program failed (${err})`);
+    hv.run({ maxEvents: SETUP_EVENTS });
+  }
   const connectedVif = vif;
   if (!netfront.connected || connectedVif === undefined) {
     throw new Error(`the vif did not connect (frontend ${netfront.state}, backend ${vif === undefined ? "no vif" : "vif"})`);
@@ -153,7 +164,7 @@ function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: R
           return true;
         },
     ...(tx ? {} : { stopped: () => rxStopped }),
-    dropped: () => (tx ? netfront.stats().txDropped : connectedVif.counters().tx_dropped),
+    dropped: () => (tx ? netfront.stats().txDropped : connectedVif.counters().tx_dropped + xdpConsumed(netfront)),
   });
   wakeGenerator = () => generator.wake();
 
@@ -165,6 +176,7 @@ function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: R
   const hypercalls = hv.stats.snapshot();
   const counters = { ...connectedVif.counters() };
   const frontend = { ...netfront.stats() };
+  const rxPath = options.rxBuildSkb === true || xdp !== null ? { frontendRxPath: { ...netfront.rxPathStats() } } : {};
   const teardown = detachAndAudit(host, dom0, dom0Memory, netback, [{ kernel: guest, memory: guestMemory, netfront }]);
   return {
     topology: "domu-dom0",
@@ -181,6 +193,7 @@ function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: R
     outOfOrder: sink.outOfOrder,
     counters,
     frontend,
+    ...rxPath,
     hypercalls,
     ...timing,
     traceDigest: hv.sim.trace.digest(),
