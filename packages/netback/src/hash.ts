@@ -55,7 +55,7 @@ export const PKT_HASH_TYPE_L4 = 3;
  * two as Linux does when the destination crosses a page.
  */
 export const XENVIF_HASH_KEY_OFFSET = 3200;
-const XENVIF_HASH_MAPPING_OFFSET = [XENVIF_HASH_KEY_OFFSET + 64, XENVIF_HASH_KEY_OFFSET + 64 + 4 * XEN_NETBK_MAX_HASH_MAPPING_SIZE] as const;
+const XENVIF_HASH_MAPPING_OFFSET: readonly number[] = Object.freeze([XENVIF_HASH_KEY_OFFSET + 64, XENVIF_HASH_KEY_OFFSET + 64 + 4 * XEN_NETBK_MAX_HASH_MAPPING_SIZE]);
 
 /**
  * xen_netif_toeplitz_hash (netif.h): the Toeplitz hash of `len` bytes of `data` under `keyLen`
@@ -139,7 +139,7 @@ export class XenvifHash {
     readonly page: Page,
     cacheSize = XEN_NETBK_HASH_CACHE_SIZE_DEFAULT,
   ) {
-    if (page.size < XENVIF_HASH_MAPPING_OFFSET[1] + 4 * XEN_NETBK_MAX_HASH_MAPPING_SIZE) throw new RangeError("hash page too small");
+    if (page.size < (XENVIF_HASH_MAPPING_OFFSET[1] as number) + 4 * XEN_NETBK_MAX_HASH_MAPPING_SIZE) throw new RangeError("hash page too small");
     this.cacheSize = cacheSize;
     // kmalloc per new entry in Linux; one more than the size, since an add evicts after inserting.
     for (let i = 0; i <= cacheSize; i++) this.cache.push({ tag: new Uint8Array(XEN_NETBK_HASH_TAG_SIZE), len: 0, val: 0, seq: 0, used: false });

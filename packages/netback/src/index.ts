@@ -46,3 +46,12 @@ export {
   xenvifSetHashMappingSize,
   xenvifSetSkbHash,
 } from "./hash.js";
+export {
+  XENVIF_CTRL_ACTION_BUDGET_RINGS,
+  XenvifCtrl,
+  type XenvifCtrlStats,
+  xenvifConnectCtrl,
+  xenvifCtrl,
+  xenvifDisconnectCtrl,
+  xenvifHashSelectQueue,
+} from "./ctrl.js";

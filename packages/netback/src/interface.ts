@@ -10,6 +10,7 @@
 import { isXenError } from "@pvnet/hypervisor";
 import { NETIF_RX_RING, NETIF_TX_RING } from "@pvnet/netif";
 import { BackRing, SharedRing } from "@pvnet/shared-ring";
+import { xenvifHashSelectQueue } from "./ctrl.js";
 import { EINVAL, EIO, type SkBuff, skbTxHash } from "@pvnet/skb-model";
 import { GNTMAP, GNTST } from "@pvnet/xen-grant-table";
 import {
@@ -298,6 +299,9 @@ export function xenvifWakeQueue(queue: XenvifQueue): void {
 export function xenvifSelectQueue(vif: Xenvif, skb: SkBuff): number {
   const n = vif.queues.length;
   if (n < 1) return 0;
+  // A frontend that set a hash algorithm over the control ring: its Toeplitz hash and mapping.
+  const hashed = xenvifHashSelectQueue(vif, skb);
+  if (hashed >= 0) return hashed;
   return skbTxHash(skb, n) % n;
 }
 
