@@ -14,4 +14,5 @@ export {
   type NetfrontStats,
   RX_COPY_THRESHOLD,
 } from "./common.js";
+export { type XennetCtrlReply, XennetCtrlRing } from "./ctrl.js";
 export { Netfront, type NetfrontOutstanding } from "./netfront.js";
