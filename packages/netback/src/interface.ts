@@ -294,7 +294,8 @@ export function xenvifWakeQueue(queue: XenvifQueue): void {
  * xenvif_select_queue with no hash algorithm configured (XEN_NETIF_CTRL_HASH_ALGORITHM_NONE):
  * netdev_pick_tx(dev, skb, NULL) % real_num_tx_queues, where netdev_pick_tx (no XPS map, no
  * socket) is skb_tx_hash: reciprocal_scale(skb_get_hash(skb), real_num_tx_queues). No queues:
- * 0 (the packet is dropped anyway).
+ * 0 (the packet is dropped anyway). With an algorithm set over the control ring, the Toeplitz
+ * hash and the mapping decide (xenvifHashSelectQueue, ctrl.ts).
  */
 export function xenvifSelectQueue(vif: Xenvif, skb: SkBuff): number {
   const n = vif.queues.length;
