@@ -13,6 +13,7 @@ import type { BackRing } from "@pvnet/shared-ring";
 import { type NetifExtraInfo, type NetifTxRequest, newExtraInfo, newRxRequest, newTxRequest } from "@pvnet/netif";
 import { MAX_SKB_FRAGS, type Page, type SkBuff, type SkbAllocOps, UbufInfo } from "@pvnet/skb-model";
 import { GnttabCopyBatch, GnttabMapBatch, GnttabUnmapBatch, type GrantOps } from "@pvnet/xen-grant-table";
+import type { XenvifCtrl } from "./ctrl.js";
 import { newPersistentGrantStats, type PersistentGrantStats, type PersistentGrantTree } from "./pgrant.js";
 import type { XenbusClient, XenbusDevice } from "@pvnet/xenstore";
 
@@ -197,6 +198,11 @@ export interface NetbackOptions {
    * backend without it.
    */
   readonly xdpHeadroom?: boolean;
+  /**
+   * feature-ctrl-ring = 1 and connect_ctrl_ring (ctrl.ts): Linux offers the control ring since
+   * 4.7 (2016). Default false here so the recorded scenarios' backend keys stay as they were.
+   */
+  readonly ctrlRing?: boolean;
   /** netif_receive_skb: a guest's TX packet reaches the Dom0 stack. The receiver owns the skb and frees it. */
   readonly onReceive?: (vif: Xenvif, skb: SkBuff) => void;
   /** A vif was created for a new backend device (netback_probe). */
@@ -561,6 +567,8 @@ export class Xenvif {
   /** "vif<domid>.<handle>" as Linux names the netdev. */
   readonly name: string;
   queues: XenvifQueue[] = [];
+  /** vif->ctrl and vif->hash: the control ring, while the frontend has one connected (ctrl.ts). */
+  ctrl: XenvifCtrl | null = null;
   /** vif->disabled: set by xenvif_fatal_tx_err; nothing more is processed. */
   disabled = false;
   /** Persistent grants negotiated (both ends wrote feature-persistent = 1) at the last connect. */

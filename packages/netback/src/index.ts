@@ -26,3 +26,32 @@ export {
 export { xenvifStartXmit } from "./interface.js";
 export { type PersistentGrantStats, XENVIF_MAX_PGRANTS } from "./pgrant.js";
 export { type BackendInfo, Netback, type NetbackOutstanding } from "./xenbus.js";
+export {
+  PKT_HASH_TYPE_L3,
+  PKT_HASH_TYPE_L4,
+  PKT_HASH_TYPE_NONE,
+  toeplitzHash,
+  XEN_NETBK_HASH_CACHE_SIZE_DEFAULT,
+  XEN_NETBK_HASH_TAG_SIZE,
+  XEN_NETBK_MAX_HASH_KEY_SIZE,
+  XEN_NETBK_MAX_HASH_MAPPING_SIZE,
+  XenvifHash,
+  type XenvifHashContext,
+  type XenvifHashStats,
+  xenvifGetHashFlags,
+  xenvifSetHashAlg,
+  xenvifSetHashFlags,
+  xenvifSetHashKey,
+  xenvifSetHashMapping,
+  xenvifSetHashMappingSize,
+  xenvifSetSkbHash,
+} from "./hash.js";
+export {
+  XENVIF_CTRL_ACTION_BUDGET_RINGS,
+  XenvifCtrl,
+  type XenvifCtrlStats,
+  xenvifConnectCtrl,
+  xenvifCtrl,
+  xenvifDisconnectCtrl,
+  xenvifHashSelectQueue,
+} from "./ctrl.js";

@@ -10,6 +10,7 @@
 import { isXenError } from "@pvnet/hypervisor";
 import { NETIF_RX_RING, NETIF_TX_RING } from "@pvnet/netif";
 import { BackRing, SharedRing } from "@pvnet/shared-ring";
+import { xenvifHashSelectQueue } from "./ctrl.js";
 import { EINVAL, EIO, type SkBuff, skbTxHash } from "@pvnet/skb-model";
 import { GNTMAP, GNTST } from "@pvnet/xen-grant-table";
 import {
@@ -293,11 +294,15 @@ export function xenvifWakeQueue(queue: XenvifQueue): void {
  * xenvif_select_queue with no hash algorithm configured (XEN_NETIF_CTRL_HASH_ALGORITHM_NONE):
  * netdev_pick_tx(dev, skb, NULL) % real_num_tx_queues, where netdev_pick_tx (no XPS map, no
  * socket) is skb_tx_hash: reciprocal_scale(skb_get_hash(skb), real_num_tx_queues). No queues:
- * 0 (the packet is dropped anyway).
+ * 0 (the packet is dropped anyway). With an algorithm set over the control ring, the Toeplitz
+ * hash and the mapping decide (xenvifHashSelectQueue, ctrl.ts).
  */
 export function xenvifSelectQueue(vif: Xenvif, skb: SkBuff): number {
   const n = vif.queues.length;
   if (n < 1) return 0;
+  // A frontend that set a hash algorithm over the control ring: its Toeplitz hash and mapping.
+  const hashed = xenvifHashSelectQueue(vif, skb);
+  if (hashed >= 0) return hashed;
   return skbTxHash(skb, n) % n;
 }
 

@@ -45,6 +45,8 @@ import {
   type Xenvif,
   type XenvifQueue,
 } from "./common.js";
+import { xenvifConnectCtrl, xenvifDisconnectCtrl } from "./ctrl.js";
+import { XenvifHash } from "./hash.js";
 import { xenvifAlloc, xenvifCarrierOn, xenvifConnectData, xenvifDisconnectData, xenvifFreePersistentGnts, xenvifInitPersistentGnts, xenvifInitQueue } from "./interface.js";
 
 /** Highest host_addr window: the windows must stay below 2^47 (create_grant_host_mapping). */
@@ -94,6 +96,8 @@ export class Netback implements NetbackContext {
   private readonly backends = new Map<string, BackendInfo>();
   private readonly foreign = new WeakMap<Page, ForeignPage>();
   private readonly freeWindows: number[] = [];
+  /** The host_addr window of each vif's control ring mapping. */
+  private readonly ctrlWindows = new Map<Xenvif, number>();
   private nextWindow = 0;
   private readonly backendDir: string;
   private watch: XenbusWatch | null = null;
@@ -241,8 +245,8 @@ export class Netback implements NetbackContext {
       });
       xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.FEATURE_SPLIT_EVENT_CHANNELS, cfg.splitEventChannels ? 1 : 0);
       xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.MULTI_QUEUE_MAX_QUEUES, cfg.maxQueues);
-      // No control ring in this model yet; persistent grants when the option asks (RFC 2015).
-      xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.FEATURE_CTRL_RING, 0);
+      // The control ring when the option asks (ctrl.ts); persistent grants likewise (RFC 2015).
+      xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.FEATURE_CTRL_RING, this.options.ctrlRing === true ? 1 : 0);
       xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.FEATURE_PERSISTENT, cfg.persistentGrants ? 1 : 0);
       if (cfg.xdpHeadroom) xenbusPrintf(conn, XBT_NIL, dev.nodename, NETIF_XS_KEY.FEATURE_XDP_HEADROOM, 1);
     } catch (err) {
@@ -347,8 +351,47 @@ export class Netback implements NetbackContext {
   /** backend_disconnect */
   private backendDisconnect(be: BackendInfo): void {
     const vif = be.vif;
-    if (vif === null || vif.queues.length === 0) return;
+    if (vif === null) return;
+    this.disconnectCtrlRing(vif);
+    if (vif.queues.length === 0) return;
     xenvifDisconnectData(vif);
+  }
+
+  /** xenvif_disconnect_ctrl, and the release of the hash page and the ring's host_addr window. */
+  private disconnectCtrlRing(vif: Xenvif): void {
+    const window = this.ctrlWindows.get(vif);
+    const hash = xenvifDisconnectCtrl(vif);
+    if (hash !== undefined) putPage(hash.page);
+    if (window !== undefined) this.freeKaddrWindow(window);
+    this.ctrlWindows.delete(vif);
+  }
+
+  /** connect_ctrl_ring: map the frontend's control ring when it wrote ctrl-ring-ref. Returns 0 or -errno. */
+  private connectCtrlRing(be: BackendInfo, vif: Xenvif): number {
+    const dev = be.dev;
+    const conn = this.env.xenbus.conn;
+    const ringRef = readU32(conn, dev.otherend, NETIF_XS_KEY.CTRL_RING_REF);
+    if (ringRef === undefined) return 0; // the frontend does not have a control ring
+    const evtchn = readU32(conn, dev.otherend, NETIF_XS_KEY.EVENT_CHANNEL_CTRL);
+    if (evtchn === undefined) {
+      xenbusDevFatal(dev, 2, `reading ${dev.otherend}/event-channel-ctrl`);
+      return -2;
+    }
+    this.disconnectCtrlRing(vif);
+    const page = this.env.skbs.pool.allocPages(1);
+    if (page === null) return -12;
+    page.machine.fill(page.addr(0), 0, 4096);
+    page.machine.fill(page.addr(4096), 0, 4096);
+    const window = this.allocKaddrWindow();
+    const err = xenvifConnectCtrl(vif, ringRef, evtchn, new XenvifHash(page), NETBACK_KADDR_BASE + window * NETBACK_KADDR_WINDOW_PAGES * 4096);
+    if (err) {
+      putPage(page);
+      this.freeKaddrWindow(window);
+      xenbusDevFatal(dev, -err, `mapping shared-frame ${ringRef} port ${evtchn}`);
+      return err;
+    }
+    this.ctrlWindows.set(vif, window);
+    return 0;
   }
 
   /** backend_connect + connect(): read the frontend's keys, connect every queue. */
@@ -367,6 +410,7 @@ export class Netback implements NetbackContext {
     if (mac !== undefined) vif.mac = mac;
     const rate = parseRate(xenbusRead(conn, XBT_NIL, dev.nodename, "rate")) ?? this.config.credit;
     this.readXenbusVifFlags(be, vif);
+    if (this.options.ctrlRing === true && this.connectCtrlRing(be, vif) !== 0) return;
     vif.disabled = false;
     vif.fatalReason = null;
     vif.stalledQueues = 0;

@@ -13,12 +13,19 @@ import {
   NETTXF_more_data,
   newExtraInfo,
   XEN_NETIF_EXTRA_TYPE_GSO,
+  XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ,
+  XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER,
+  XEN_NETIF_CTRL_STATUS_SUCCESS,
+  XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM,
+  XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING,
+  XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE,
   XEN_NETIF_EXTRA_TYPE_XDP,
 } from "@pvnet/netif";
 import { XenbusState } from "@pvnet/xenstore";
 import { SkbComposer } from "@pvnet/skb-model";
 import { describe, expect, test } from "vitest";
-import { xenvifStartXmit } from "../src/index.js";
+import { xenvifCtrl, xenvifStartXmit } from "../src/index.js";
+import { CtrlClient } from "./ctrl-client.js";
 import { writeTxRequest } from "@pvnet/netif";
 import { makeFrame, type RawFrontend, type SlotSpec, World } from "./harness.js";
 
@@ -573,6 +580,48 @@ describe("XSA-155: what the frontend rewrites after netback read it has no effec
     expect(rsp.every((r) => r.status === NETIF_RSP_OKAY)).toBe(true);
     expect(bad.vif.disabled).toBe(false);
     nothingLeft(w);
+    goodStillDelivers(w, good);
+  });
+});
+
+describe("XSA-270: hash mapping out-of-bounds (xen-netback: fix input validation in xenvif_set_hash_mapping())", () => {
+  test("off + len wrapping 2^32, len past a page and queue numbers past num_queues are refused; nothing is written; the good guest delivers", () => {
+    const w = new World({ ctrlRing: true });
+    const bad = w.frontend({ queues: 2 });
+    const good = w.frontend();
+    const ctrl = new CtrlClient(w, bad);
+    w.run();
+    expect(bad.vif.connected && good.vif.connected).toBe(true);
+    const hash = xenvifCtrl(bad.vif)!.hash;
+    const before = Array.from({ length: 8192 }, (_, i) => hash.page.machine.bytes[hash.page.addr(i)]);
+    ctrl.putU32s(new Array(1024).fill(0x41414141));
+    const r = ctrl.send([
+      [XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM, XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ],
+      [XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE, 4],
+      [XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING, ctrl.dataRef, 2, 0xffffffff],
+      [XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING, ctrl.dataRef, 0x40000001, 0],
+      [XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING, ctrl.dataRef, 4, 0],
+    ]);
+    expect(r.map((x) => x[1])).toEqual([
+      XEN_NETIF_CTRL_STATUS_SUCCESS,
+      XEN_NETIF_CTRL_STATUS_SUCCESS,
+      XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER,
+      XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER,
+      XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER,
+    ]);
+    // Only the spare table may have received the last (refused) copy; the live one is all zero.
+    expect(hash.liveMapping()).toEqual([0, 0, 0, 0]);
+    const after = Array.from({ length: 8192 }, (_, i) => hash.page.machine.bytes[hash.page.addr(i)]);
+    const changed = after.flatMap((b, i) => (b !== before[i] ? [i] : []));
+    expect(changed.every((i) => i >= 3776 && i < 3776 + 16)).toBe(true);
+    // An RX packet for the bad guest still lands on a queue that exists.
+    bad.postRx(4, 0);
+    bad.postRx(4, 1);
+    w.run();
+    const f = makeFrame(300, 3);
+    xenvifStartXmit(bad.vif, new SkbComposer(w.skbs).compose({ linearLen: 300 }, f)!);
+    w.run();
+    expect([...bad.rxPackets(0), ...bad.rxPackets(1)].map((p) => p.bytes)).toEqual([f]);
     goodStillDelivers(w, good);
   });
 });

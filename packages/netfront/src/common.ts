@@ -137,6 +137,11 @@ export interface NetfrontOptions {
    */
   readonly persistentGrants?: boolean;
   /**
+   * An opt-in control ring client (ctrl.ts; Linux netfront has none): talk_to_netback sets it up
+   * when the backend offers feature-ctrl-ring.
+   */
+  readonly ctrl?: { talkToNetback(np: NetfrontInfo, tx: number): number; teardown(): void };
+  /**
    * Busy-poll the TX ring as a MiniOS guest does (busy-poll.ts): never write the TX ring's
    * `rsp_event`, so the backend never notifies TX completions; reap them after every push and, with
    * the ring full, spin on `rsp_prod`. Default false (Linux: interrupts, rsp_event re-armed).

@@ -15,6 +15,7 @@ export {
   type NetfrontStats,
   RX_COPY_THRESHOLD,
 } from "./common.js";
+export { type XennetCtrlReply, XennetCtrlRing } from "./ctrl.js";
 export { Netfront, type NetfrontOutstanding } from "./netfront.js";
 export { RX_BUILD_SKB_HEADROOM, RX_BUILD_SKB_MAX_END, RX_BUILD_SKB_TAILROOM } from "./rx-build-skb.js";
 export { XDP_ABORTED, XDP_DROP, XDP_PACKET_HEADROOM, XDP_PASS, XDP_REDIRECT, XDP_TX, type XdpProgram, type XdpVerdict } from "./xdp.js";

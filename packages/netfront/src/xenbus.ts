@@ -355,6 +355,7 @@ export function talkToNetback(np: NetfrontInfo): number {
       xenbusPrintf(conn, tx, dev.nodename, NETIF_XS_KEY.FEATURE_GSO_TCPV6, 1);
       xenbusPrintf(conn, tx, dev.nodename, NETIF_XS_KEY.FEATURE_IPV6_CSUM_OFFLOAD, 1);
       if (np.persistent) xenbusPrintf(conn, tx, dev.nodename, NETIF_XS_KEY.FEATURE_PERSISTENT, 1);
+      np.options.ctrl?.talkToNetback(np, tx);
     });
     return 0;
   } catch (e) {
