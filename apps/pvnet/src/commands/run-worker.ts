@@ -1,12 +1,12 @@
 /**
- * The worker thread of `pvnet run`: runs one scenario with the probe installed (progress, Ctrl-C,
- * per-operation time) and posts one message: the report, the error that ended the run, or what
+ * The worker thread of `pvnet run`: runs one scenario with the probe's hooks in its host's runner
+ * (progress, Ctrl-C, per-operation time) and posts one message: the report, the error that ended the run, or what
  * was measured before an interrupt. The main thread stays free to draw progress and take signals.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { type DomuDom0Options, runDomuDom0 } from "../topology/domu-dom0.js";
 import { runDomuDomu } from "../topology/domu-domu.js";
-import { installProbe, type OperationTimes, RunInterrupted } from "./run-probe.js";
+import { type OperationTimes, RunInterrupted, runProbe } from "./run-probe.js";
 
 export interface RunWorkerData {
   readonly topology: "domu-dom0" | "domu-domu";
@@ -32,11 +32,12 @@ export type RunWorkerMessage =
   | { readonly kind: "error"; readonly name: string; readonly message: string; readonly code: string | undefined; readonly stack: string | undefined };
 
 const data = workerData as RunWorkerData;
-const state = installProbe(new Float64Array(data.progress), new Int32Array(data.stop));
+const { state, hooks } = runProbe(new Float64Array(data.progress), new Int32Array(data.stop));
 const post = (m: RunWorkerMessage) => parentPort?.postMessage(m);
 
 try {
-  const report = data.topology === "domu-domu" ? await runDomuDomu(data.options) : await runDomuDom0(data.options);
+  const options = { ...data.options, hooks };
+  const report = data.topology === "domu-domu" ? await runDomuDomu(options) : await runDomuDom0(options);
   post({ kind: "report", report, operations: state.trafficOps });
 } catch (e) {
   if (e instanceof RunInterrupted) {

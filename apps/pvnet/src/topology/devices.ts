@@ -3,7 +3,7 @@
  * passes through, their checks, netback's data-path options, and the report every topology gives.
  */
 import type { HypercallSnapshot } from "@pvnet/hypervisor";
-import { MAX_FRAME, minFrameSize, l4Of, type TeardownAudit } from "@pvnet/host";
+import { MAX_FRAME, minFrameSize, l4Of, type RunHooks, type TeardownAudit } from "@pvnet/host";
 import { type HeaderCopyMode, type NetbackOptions, type TxHypercallMode, XENVIF_RX_QUEUE_MAX_SKBS } from "@pvnet/netback";
 import { type SkbDesc, skbDescLen } from "@pvnet/skb-model";
 import type { PhaseTiming } from "./measure.js";
@@ -48,6 +48,8 @@ export interface TrafficOptions {
    * side only, which negotiates the copy/map baseline. Default false: the baseline.
    */
   readonly persistent?: boolean | { readonly frontend?: boolean; readonly backend?: boolean };
+  /** What the host's runner calls around and between slices (`pvnet run`'s progress, Ctrl-C, live xenstore). */
+  readonly hooks?: RunHooks;
 }
 
 /** Check a topology's traffic options; returns the queue count. Bad values are RangeErrors. */

@@ -9,7 +9,6 @@ import {
   bootForQueues,
   defaultLayout,
   detachAndAudit,
-  FrameReceiver,
   Host,
   kernelMemory,
   l4Of,
@@ -71,6 +70,7 @@ export async function runDomuDom0(options: DomuDom0Options): Promise<RunReport> 
     seed: options.seed,
     ...(options.profile === undefined ? {} : { profile: options.profile }),
     ...(options.maptrack === undefined ? {} : { maptrack: options.maptrack }),
+    ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
   });
   const dom0 = bootForQueues(host, "Domain-0", queues);
   const guest = bootForQueues(host, "guest", queues);
@@ -85,7 +85,7 @@ export async function runDomuDom0(options: DomuDom0Options): Promise<RunReport> 
 function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: ReturnType<typeof bootForQueues>, options: DomuDom0Options, queues: number): RunReport {
   const { hv } = host;
   const persistent = persistentSides(options);
-  const receiver = new FrameReceiver(hv);
+  const receiver = host.frameReceiver();
 
   // Dom0: netback and the host stack (which receives guest TX, and sends guest RX).
   const dom0Memory = kernelMemory(host, dom0, queues);
@@ -120,7 +120,7 @@ function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: R
     onQueueWake: () => wakeGenerator(),
     persistentGrants: persistent.frontend,
   });
-  hv.run({ maxEvents: SETUP_EVENTS });
+  host.run({ maxEvents: SETUP_EVENTS });
   const connectedVif = vif;
   if (!netfront.connected || connectedVif === undefined) {
     throw new Error(`the vif did not connect (frontend ${netfront.state}, backend ${vif === undefined ? "no vif" : "vif"})`);
@@ -154,7 +154,7 @@ function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: R
   });
   wakeGenerator = () => generator.wake();
 
-  const timing = runTrafficPhase(hv, generator, receiver, options.packets * MAX_EVENTS_PER_PACKET + SETUP_EVENTS);
+  const timing = runTrafficPhase(host, generator, receiver, options.packets * MAX_EVENTS_PER_PACKET + SETUP_EVENTS);
   const { sink } = receiver;
 
   const numQueues = netfront.numQueues;
