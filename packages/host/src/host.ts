@@ -13,7 +13,18 @@ import { DEFAULT_MAX_EVENTS } from "@pvnet/sim";
 import { type Domain, Hypervisor, type KernelOps, type Vcpu } from "@pvnet/hypervisor";
 import { GnttabGuest, GrantTables, type MaptrackVariant } from "@pvnet/xen-grant-table";
 import { FrameReceiver } from "./generator.js";
-import { type Connection, createXenstoredServer, libxlDomainMake, XenStore, type Xenbus, type XenstoredServer, xenbusInit } from "@pvnet/xenstore";
+import type { MessagePort } from "node:worker_threads";
+import {
+  type Connection,
+  createXenstoredServer,
+  libxlDomainMake,
+  XenStore,
+  type Xenbus,
+  XenstoredPortServer,
+  type XenstoredPortServerOptions,
+  type XenstoredServer,
+  xenbusInit,
+} from "@pvnet/xenstore";
 
 export interface HostOptions {
   readonly seed: number;
@@ -28,10 +39,12 @@ export interface HostOptions {
 }
 
 /**
- * Scheduler events per slice of the deterministic runner: a few milliseconds of wall time here,
- * so what runs between slices (a stop request, a xenstore peer's request) is answered at once.
+ * Scheduler events per slice of the deterministic runner. One event is one VCPU's batch of work
+ * (a NAPI poll, a generator burst): 1 000 of them take about 5 ms of wall time on a busy 2-core
+ * machine, so what runs between slices (a stop request, a xenstore peer's request, each of the
+ * dozens xenstore-ls sends one after the other) is answered within a few milliseconds.
  */
-export const DEFAULT_SLICE_EVENTS = 10_000;
+export const DEFAULT_SLICE_EVENTS = 1_000;
 
 /**
  * What a runner calls while the host runs. The deterministic runner steps the scheduler in slices
@@ -84,6 +97,7 @@ export class Host {
   readonly toolstack: Connection;
   private readonly kernels = new Map<number, Kernel>();
   private server: XenstoredServer | undefined;
+  private readonly portServers: XenstoredPortServer[] = [];
   private readonly hooks: RunHooks;
   private readonly sliceEvents: number;
   private readonly services: SliceService[] = [];
@@ -180,13 +194,33 @@ export class Host {
     return this.kernels.get(domid);
   }
 
-  /** Serve this host's xenstore on a unix socket, so real Xen tools (xenstore-ls) can look in. */
+  /**
+   * Serve this host's xenstore to the relay at the other end of `port` (@pvnet/xenstore
+   * `createXenstoredRelay`, on a thread whose event loop is free): its clients are answered
+   * between two slices of every run, and whenever this thread's event loop runs.
+   */
+  serveXenstorePort(port: MessagePort, options?: XenstoredPortServerOptions): XenstoredPortServer {
+    const server = new XenstoredPortServer(this.store, port, options);
+    this.portServers.push(server);
+    this.addService(server);
+    return server;
+  }
+
+  /**
+   * Serve this host's xenstore on a unix socket of this thread, so real Xen tools (xenstore-ls)
+   * can look in. Its clients are answered only when this thread's event loop runs, not during a
+   * run: a live store during runs is `serveXenstorePort` with the relay on another thread.
+   */
   async serveXenstore(socketPath: string): Promise<XenstoredServer> {
     this.server ??= await createXenstoredServer(this.store, { socketPath });
     return this.server;
   }
 
   async close(): Promise<void> {
+    for (const p of this.portServers.splice(0)) {
+      this.removeService(p);
+      p.close();
+    }
     await this.server?.close();
     this.server = undefined;
   }
