@@ -8,9 +8,9 @@
  * The runner is chosen here and only here: the drivers get their environment from
  * `Host.kernelOps()`, the per-CPU cost sinks from `cpuCosts`, and never see which runner it is.
  */
-import type { CostProfile, RunLimits, RunResult } from "@pvnet/sim";
-import { DEFAULT_MAX_EVENTS } from "@pvnet/sim";
-import { type Domain, Hypervisor, type KernelOps, type Vcpu } from "@pvnet/hypervisor";
+import type { CostProfile, RunLimits, RunResult, TraceMode } from "@pvnet/sim";
+import { DEFAULT_MAX_EVENTS, Simulation } from "@pvnet/sim";
+import { DEFAULT_PROFILE, type Domain, Hypervisor, type KernelOps, type Vcpu } from "@pvnet/hypervisor";
 import { GnttabGuest, GrantTables, type MaptrackVariant } from "@pvnet/xen-grant-table";
 import { FrameReceiver } from "./generator.js";
 import type { MessagePort } from "node:worker_threads";
@@ -36,6 +36,8 @@ export interface HostOptions {
   readonly runner?: HostRunner;
   /** What the runner calls around and between the slices of each run (progress, stop, serving the store). */
   readonly hooks?: RunHooks;
+  /** What the trace keeps (@pvnet/sim `TraceMode`, default "full"): no other result depends on it. */
+  readonly trace?: TraceMode;
 }
 
 /**
@@ -108,8 +110,7 @@ export class Host {
     if (!HOST_RUNNERS.includes(this.runner)) throw new RangeError(`unknown runner '${String(this.runner)}' (known: ${HOST_RUNNERS.join(", ")})`);
     this.hv = new Hypervisor({
       frames: options.frames ?? DEFAULT_HOST_FRAMES,
-      seed: options.seed,
-      ...(options.profile === undefined ? {} : { profile: options.profile }),
+      sim: new Simulation({ seed: options.seed, profile: options.profile ?? DEFAULT_PROFILE, trace: options.trace ?? "full" }),
     });
     this.grants = new GrantTables(this.hv, options.maptrack === undefined ? {} : { maptrack: options.maptrack });
     this.toolstack = this.store.connect(0);

@@ -9,7 +9,8 @@ import { MAX_WINDOW_PACKETS } from "../topology/devices.js";
 import { SEED5_WORST_CASE, type SkbDesc, skbDescLen } from "@pvnet/skb-model";
 import { SingleBar } from "cli-progress";
 import { Command, Option } from "commander";
-import { decimalInteger, nonEmpty } from "../cli-options.js";
+import type { TraceMode } from "@pvnet/sim";
+import { decimalInteger, nonEmpty, traceMode } from "../cli-options.js";
 import { DEFAULT_WINDOW_BYTES, type DomuDom0Options } from "../topology/domu-dom0.js";
 import { MAX_FRAME, minFrameSize } from "@pvnet/host";
 import { createXenstoredRelay, type XenstoredServer } from "@pvnet/xenstore";
@@ -62,6 +63,7 @@ interface RunOptions {
   persistent: boolean;
   profile: string;
   xenstored?: string;
+  trace: TraceMode;
   json: boolean;
   progress: boolean;
 }
@@ -125,6 +127,7 @@ function scenario(o: RunOptions): DomuDom0Options {
     ...(o.headerCopy === undefined ? {} : { headerCopy: o.headerCopy }),
     ...(o.txHypercalls === undefined ? {} : { txHypercalls: o.txHypercalls }),
     ...(o.persistent ? { persistent: true } : {}),
+    ...(o.trace === "full" ? {} : { trace: o.trace }),
   };
 }
 
@@ -267,6 +270,11 @@ export function runCommand(): Command {
     .addOption(new Option("--persistent", "persistent grants in netfront and netback").default(false))
     .addOption(new Option("--profile <name>", "host cost profile").choices(Object.keys(HOST_PROFILES)).default(DEFAULT_PROFILE.name))
     .addOption(new Option("--xenstored <socket>", "serve the live xenstore on this unix socket while the run lasts (answered between slices of the run)").argParser(nonEmpty("a socket path")))
+    .addOption(
+      new Option("--trace <mode>", "what the trace keeps: full, sample:N (one event in N) or off; only traceDigest depends on it")
+        .argParser(traceMode)
+        .default("full" as TraceMode, "full"),
+    )
     .addOption(new Option("--json", "print the run report as one JSON object instead of tables").default(false))
     .addOption(new Option("--no-progress", "no progress bar (it is drawn only on a terminal, without --json, for runs over a second)"))
     .addHelpText("after", "\nExamples:\n  pvnet run --pkt-size 1496 --packets 10000\n  pvnet run --direction rx --pkt-size 65535 --packets 2000 --json\n  pvnet run --topology domu-domu --pkt-size 600 --packets 1000")

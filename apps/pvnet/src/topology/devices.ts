@@ -6,6 +6,7 @@ import type { HypercallSnapshot } from "@pvnet/hypervisor";
 import { MAX_FRAME, minFrameSize, l4Of, type RunHooks, type TeardownAudit } from "@pvnet/host";
 import { type HeaderCopyMode, type NetbackOptions, type TxHypercallMode, XENVIF_RX_QUEUE_MAX_SKBS } from "@pvnet/netback";
 import { type SkbDesc, skbDescLen } from "@pvnet/skb-model";
+import type { TraceMode } from "@pvnet/sim";
 import type { PhaseTiming } from "./measure.js";
 
 /**
@@ -50,6 +51,8 @@ export interface TrafficOptions {
   readonly persistent?: boolean | { readonly frontend?: boolean; readonly backend?: boolean };
   /** What the host's runner calls around and between slices (`pvnet run`'s progress, Ctrl-C, live xenstore). */
   readonly hooks?: RunHooks;
+  /** What the trace keeps: full (default), one event in N, or nothing; the report's traceDigest says which. */
+  readonly trace?: TraceMode;
 }
 
 /** Check a topology's traffic options; returns the queue count. Bad values are RangeErrors. */

@@ -71,6 +71,7 @@ export async function runDomuDom0(options: DomuDom0Options): Promise<RunReport> 
     ...(options.profile === undefined ? {} : { profile: options.profile }),
     ...(options.maptrack === undefined ? {} : { maptrack: options.maptrack }),
     ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
+    ...(options.trace === undefined ? {} : { trace: options.trace }),
   });
   const dom0 = bootForQueues(host, "Domain-0", queues);
   const guest = bootForQueues(host, "guest", queues);

@@ -63,6 +63,7 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
     seed: options.seed,
     ...(options.profile === undefined ? {} : { profile: options.profile }),
     ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
+    ...(options.trace === undefined ? {} : { trace: options.trace }),
   });
   const { hv } = host;
   const dom0 = bootForQueues(host, "Domain-0", 2 * queues);
