@@ -3,6 +3,7 @@
  * its range and nothing else: `1e3`, `0x10`, `1.5`, `+3` and numbers past the range are refused
  * with one line naming the option and its range (the command exits 2, as a usage error).
  */
+import { MAX_TRACE_SAMPLE, type TraceMode } from "@pvnet/sim";
 import { InvalidArgumentError } from "commander";
 
 /** Digits only, no sign, no exponent, no radix prefix, no separators. */
@@ -26,4 +27,15 @@ export function nonEmpty(what: string): (value: string) => string {
     if (value.length === 0) throw new InvalidArgumentError(`expected ${what}, got an empty string.`);
     return value;
   };
+}
+
+/** `full`, `off` or `sample:N` (one trace event in N kept, 1..MAX_TRACE_SAMPLE). */
+export function traceMode(value: string): TraceMode {
+  if (value === "full" || value === "off") return value;
+  const m = /^sample:([0-9]{1,10})$/.exec(value);
+  const n = m === null ? Number.NaN : Number(m[1]);
+  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_TRACE_SAMPLE) {
+    throw new InvalidArgumentError(`expected full, off or sample:N with N in 1..${MAX_TRACE_SAMPLE}.`);
+  }
+  return { sample: n };
 }

@@ -162,7 +162,7 @@ describe("pvnet command line", () => {
   test("Ctrl-C stops a long run cleanly between slices and prints what was measured so far (exit 130)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pvnet-cli-"));
     const socket = join(dir, "socket");
-    // The xenstore socket appears once the run is under way (its SIGINT handler is installed first).
+    // The xenstore socket appears once pvnet run takes Ctrl-C as a stop request (its SIGINT handler is installed first).
     const child = spawn(process.execPath, [bin, "run", "--pkt-size", "65535", "--packets", "10000000", "--xenstored", socket, "--json"], { stdio: ["ignore", "pipe", "pipe"], cwd: REPO_ROOT });
     let stdout = "";
     child.stdout.on("data", (d: Buffer) => {

@@ -1,8 +1,34 @@
 import { fc, test as propTest } from "@fast-check/vitest";
 import { describe, expect, test } from "vitest";
-import { l4ChecksumOffset, MAX_FRAME, minFrameSize, TrafficSink, verifyFrame, writeFrame } from "@pvnet/host";
+import { crc32 } from "node:zlib";
+import { l4ChecksumOffset, MAX_FRAME, minFrameSize, payloadOffset, STAMP_LEN, TrafficSink, verifyFrame, writeFrame } from "@pvnet/host";
 
 describe("test traffic frames", () => {
+  test("the stamp's CRC is zlib's CRC-32 over the L4 header (less its checksum), the stamp's first 12 bytes and the payload, at every size", () => {
+    for (const [size, l4] of [
+      [58, "udp"],
+      [64, "udp"],
+      [600, "udp"],
+      [1514, "udp"],
+      [1515, "tcp"],
+      [65535, "tcp"],
+    ] as const) {
+      const buf = new Uint8Array(size + 8);
+      writeFrame(buf, { flow: 3, seq: 77, size, l4 });
+      const p = payloadOffset(l4);
+      const csum = l4ChecksumOffset(l4);
+      let want = crc32(buf.subarray(34, csum));
+      want = crc32(buf.subarray(csum + 2, p + STAMP_LEN - 4), want);
+      want = crc32(buf.subarray(p + STAMP_LEN, size), want);
+      expect(new DataView(buf.buffer).getUint32(p + 12)).toBe(want);
+      // verifyFrame of the first `size` bytes of a longer buffer, as the receiver calls it.
+      expect(verifyFrame(buf, size)).toEqual({ ok: true, flow: 3, seq: 77, size });
+      expect(verifyFrame(buf.subarray(0, size))).toEqual({ ok: true, flow: 3, seq: 77, size });
+      buf[size - 1] = (buf[size - 1] as number) ^ 1;
+      expect(verifyFrame(buf, size)).toMatchObject({ ok: false });
+    }
+  });
+
   test("64, 1496 and 65535-byte frames verify", () => {
     for (const [size, l4] of [
       [64, "udp"],

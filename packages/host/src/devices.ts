@@ -93,7 +93,7 @@ export function detachAndAudit(
 ): TeardownAudit {
   const { hv } = host;
   for (const g of guests) g.netfront.remove();
-  hv.run({ maxEvents: 1_000_000 });
+  host.run({ maxEvents: 1_000_000 });
   dom0Memory.skbs.drain();
   const guestGrants = { maps: 0, handles: 0, pins: 0 };
   const netfront: Record<string, number> = {};

@@ -58,54 +58,110 @@ export function payloadOffset(l4: L4): number {
  */
 const PATTERN = Uint8Array.from({ length: 0x10000 + 256 }, (_, j) => (j * 7) & 0xff);
 
+/**
+ * Below this many bytes a loop beats a typed-array view (each view is an allocation, per frame):
+ * the pattern fill and the CRC use byte loops for small ranges, native copies/zlib above.
+ */
+const SMALL_RANGE = 512;
+
 function fillPattern(buf: Uint8Array, from: number, to: number, flow: number, seq: number): void {
   const k = Math.imul((Math.imul(seq, 31) + flow) & 0xff, 183) & 0xff;
-  buf.set(PATTERN.subarray(from + k, to + k), from);
+  if (to - from < SMALL_RANGE) {
+    for (let i = from; i < to; i++) buf[i] = PATTERN[i + k] as number;
+  } else buf.set(PATTERN.subarray(from + k, to + k), from);
 }
 
-/** Write a frame into `buf[0, spec.size)`. */
+/** CRC-32 (IEEE 802.3, zlib's) lookup table. */
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
+/** zlib's crc32(buf[from, to), crc), without a view of the range for small ones. */
+function crc32Range(buf: Uint8Array, from: number, to: number, crc = 0): number {
+  if (to - from >= SMALL_RANGE) return crc32(buf.subarray(from, to), crc);
+  let c = ~crc;
+  for (let i = from; i < to; i++) c = (CRC_TABLE[(c ^ (buf[i] as number)) & 0xff] as number) ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+function put16(buf: Uint8Array, off: number, v: number): void {
+  buf[off] = (v >>> 8) & 0xff;
+  buf[off + 1] = v & 0xff;
+}
+
+function put32(buf: Uint8Array, off: number, v: number): void {
+  buf[off] = (v >>> 24) & 0xff;
+  buf[off + 1] = (v >>> 16) & 0xff;
+  buf[off + 2] = (v >>> 8) & 0xff;
+  buf[off + 3] = v & 0xff;
+}
+
+function get16(buf: Uint8Array, off: number): number {
+  return ((buf[off] as number) << 8) | (buf[off + 1] as number);
+}
+
+function get32(buf: Uint8Array, off: number): number {
+  return (((buf[off] as number) << 24) | ((buf[off + 1] as number) << 16) | ((buf[off + 2] as number) << 8) | (buf[off + 3] as number)) >>> 0;
+}
+
+/** Write a frame into `buf[0, spec.size)`. Allocates nothing (it runs once per generated frame). */
 export function writeFrame(buf: Uint8Array, spec: FrameSpec): void {
   const { flow, seq, size, l4 } = spec;
   if (size < minFrameSize(l4) || size > MAX_FRAME || size > buf.length) throw new RangeError(`bad frame size ${size}`);
-  const v = new DataView(buf.buffer, buf.byteOffset, size);
   // Ethernet: dst and src (by default 00:16:3e:00:00:<flow> and 00:16:3e:ff:00:<flow>), IPv4.
   if (spec.dstMac !== undefined) buf.set(spec.dstMac, 0);
-  else buf.set([0x00, 0x16, 0x3e, 0x00, 0x00, flow & 0xff], 0);
+  else defaultMac(buf, 0, 0x00, flow);
   if (spec.srcMac !== undefined) buf.set(spec.srcMac, 6);
-  else buf.set([0x00, 0x16, 0x3e, 0xff, 0x00, flow & 0xff], 6);
-  v.setUint16(12, ETH_P_IP);
+  else defaultMac(buf, 6, 0xff, flow);
+  put16(buf, 12, ETH_P_IP);
   // IPv4 header, no options.
   const ip = ETH_HLEN;
   buf.fill(0, ip, ip + IPV4_HLEN);
-  v.setUint8(ip, 0x45);
-  v.setUint16(ip + 2, size - ETH_HLEN);
-  v.setUint16(ip + 4, seq & 0xffff);
-  v.setUint8(ip + 8, 64);
-  v.setUint8(ip + 9, l4 === "udp" ? IPPROTO_UDP : IPPROTO_TCP);
-  v.setUint32(ip + 12, 0x0a000001 + (flow & 0xffff)); // 10.0.x.y
-  v.setUint32(ip + 16, 0x0a800001 + (flow & 0xffff)); // 10.128.x.y
-  v.setUint16(ip + 10, ipv4HeaderChecksum(buf, ip));
+  buf[ip] = 0x45;
+  put16(buf, ip + 2, size - ETH_HLEN);
+  put16(buf, ip + 4, seq & 0xffff);
+  buf[ip + 8] = 64;
+  buf[ip + 9] = l4 === "udp" ? IPPROTO_UDP : IPPROTO_TCP;
+  put32(buf, ip + 12, 0x0a000001 + (flow & 0xffff)); // 10.0.x.y
+  put32(buf, ip + 16, 0x0a800001 + (flow & 0xffff)); // 10.128.x.y
+  put16(buf, ip + 10, ipv4HeaderChecksum(buf, ip));
   const l4off = ip + IPV4_HLEN;
   if (l4 === "udp") {
-    v.setUint16(l4off, 9000 + (flow & 0xfff));
-    v.setUint16(l4off + 2, 9);
-    v.setUint16(l4off + 4, size - l4off);
-    v.setUint16(l4off + 6, 0); // no UDP checksum
+    put16(buf, l4off, 9000 + (flow & 0xfff));
+    put16(buf, l4off + 2, 9);
+    put16(buf, l4off + 4, size - l4off);
+    put16(buf, l4off + 6, 0); // no UDP checksum
   } else {
     buf.fill(0, l4off, l4off + TCP_HLEN);
-    v.setUint16(l4off, 40000 + (flow & 0xfff));
-    v.setUint16(l4off + 2, 5001);
-    v.setUint32(l4off + 4, seq >>> 0);
-    v.setUint8(l4off + 12, (TCP_HLEN / 4) << 4);
-    v.setUint8(l4off + 13, 0x18); // PSH|ACK
-    v.setUint16(l4off + 14, 0xffff);
+    put16(buf, l4off, 40000 + (flow & 0xfff));
+    put16(buf, l4off + 2, 5001);
+    put32(buf, l4off + 4, seq >>> 0);
+    buf[l4off + 12] = (TCP_HLEN / 4) << 4;
+    buf[l4off + 13] = 0x18; // PSH|ACK
+    put16(buf, l4off + 14, 0xffff);
   }
   const p = payloadOffset(l4);
   fillPattern(buf, p + STAMP_LEN, size, flow, seq);
-  v.setUint32(p, flow >>> 0);
-  v.setUint32(p + 4, seq >>> 0);
-  v.setUint32(p + 8, size);
-  v.setUint32(p + 12, stampCrc(buf, l4, size));
+  put32(buf, p, flow >>> 0);
+  put32(buf, p + 4, seq >>> 0);
+  put32(buf, p + 8, size);
+  put32(buf, p + 12, stampCrc(buf, l4, size));
+}
+
+/** 00:16:3e:<b3>:00:<flow> at `off`. */
+function defaultMac(buf: Uint8Array, off: number, b3: number, flow: number): void {
+  buf[off] = 0x00;
+  buf[off + 1] = 0x16;
+  buf[off + 2] = 0x3e;
+  buf[off + 3] = b3;
+  buf[off + 4] = 0x00;
+  buf[off + 5] = flow & 0xff;
 }
 
 /** Offset of the L4 checksum field in a frame: checksum offload may rewrite it on the way. */
@@ -120,9 +176,8 @@ export function l4ChecksumOffset(l4: L4): number {
 function stampCrc(buf: Uint8Array, l4: L4, size: number): number {
   const p = payloadOffset(l4);
   const csum = l4ChecksumOffset(l4);
-  let crc = crc32(buf.subarray(ETH_HLEN + IPV4_HLEN, csum));
-  crc = crc32(buf.subarray(csum + 2, p + STAMP_LEN - 4), crc);
-  return crc32(buf.subarray(p + STAMP_LEN, size), crc);
+  const crc = crc32Range(buf, ETH_HLEN + IPV4_HLEN, csum);
+  return crc32Range(buf, p + STAMP_LEN, size, crc32Range(buf, csum + 2, p + STAMP_LEN - 4, crc));
 }
 
 /** RFC 791 header checksum over `IPV4_HLEN` bytes at `off` (with the checksum field as stored). */
@@ -140,24 +195,24 @@ export type FrameVerdict =
   | { readonly ok: true; readonly flow: number; readonly seq: number; readonly size: number }
   | { readonly ok: false; readonly reason: string };
 
-/** Check a received frame: headers, stamp, length and payload CRC. */
-export function verifyFrame(buf: Uint8Array): FrameVerdict {
-  if (buf.length < ETH_HLEN + IPV4_HLEN) return { ok: false, reason: `runt frame of ${buf.length} bytes` };
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.length);
-  if (v.getUint16(12) !== ETH_P_IP) return { ok: false, reason: "not IPv4" };
+/** Check a received frame `buf[0, len)`: headers, stamp, length and payload CRC. */
+export function verifyFrame(buf: Uint8Array, len = buf.length): FrameVerdict {
+  if (len > buf.length) throw new RangeError(`frame of ${len} bytes in a buffer of ${buf.length}`);
+  if (len < ETH_HLEN + IPV4_HLEN) return { ok: false, reason: `runt frame of ${len} bytes` };
+  if (get16(buf, 12) !== ETH_P_IP) return { ok: false, reason: "not IPv4" };
   const ip = ETH_HLEN;
-  if (v.getUint8(ip) !== 0x45) return { ok: false, reason: "bad IPv4 version/IHL" };
-  if (v.getUint16(ip + 10) !== ipv4HeaderChecksum(buf, ip)) return { ok: false, reason: "bad IPv4 header checksum" };
-  const proto = v.getUint8(ip + 9);
+  if (buf[ip] !== 0x45) return { ok: false, reason: "bad IPv4 version/IHL" };
+  if (get16(buf, ip + 10) !== ipv4HeaderChecksum(buf, ip)) return { ok: false, reason: "bad IPv4 header checksum" };
+  const proto = buf[ip + 9] as number;
   const l4: L4 | undefined = proto === IPPROTO_UDP ? "udp" : proto === IPPROTO_TCP ? "tcp" : undefined;
   if (l4 === undefined) return { ok: false, reason: `unexpected IP protocol ${proto}` };
-  if (buf.length < minFrameSize(l4)) return { ok: false, reason: `short ${l4} frame of ${buf.length} bytes` };
-  if (v.getUint16(ip + 2) !== buf.length - ETH_HLEN) return { ok: false, reason: `IP length ${v.getUint16(ip + 2)} vs frame ${buf.length}` };
+  if (len < minFrameSize(l4)) return { ok: false, reason: `short ${l4} frame of ${len} bytes` };
+  if (get16(buf, ip + 2) !== len - ETH_HLEN) return { ok: false, reason: `IP length ${get16(buf, ip + 2)} vs frame ${len}` };
   const p = payloadOffset(l4);
-  const flow = v.getUint32(p);
-  const seq = v.getUint32(p + 4);
-  const size = v.getUint32(p + 8);
-  if (size !== buf.length) return { ok: false, reason: `stamped size ${size} vs frame ${buf.length}` };
-  if (v.getUint32(p + 12) !== stampCrc(buf, l4, size)) return { ok: false, reason: `payload CRC mismatch (flow ${flow} seq ${seq})` };
+  const flow = get32(buf, p);
+  const seq = get32(buf, p + 4);
+  const size = get32(buf, p + 8);
+  if (size !== len) return { ok: false, reason: `stamped size ${size} vs frame ${len}` };
+  if (get32(buf, p + 12) !== stampCrc(buf, l4, size)) return { ok: false, reason: `payload CRC mismatch (flow ${flow} seq ${seq})` };
   return { ok: true, flow, seq, size };
 }

@@ -17,5 +17,5 @@ export {
   xenMac,
 } from "./frame.js";
 export { defaultLayout, FrameReceiver, type GeneratorConfig, GSO_MSS, l4Of, MAX_LINEAR_FRAME, TrafficGenerator, windowPackets } from "./generator.js";
-export { DEFAULT_HOST_FRAMES, Host, HOST_RUNNERS, type HostOptions, type HostRunner, type Kernel } from "./host.js";
+export { DEFAULT_HOST_FRAMES, DEFAULT_SLICE_EVENTS, Host, HOST_RUNNERS, type HostOptions, type HostRunner, type Kernel, type RunHooks, type SliceService } from "./host.js";
 export { MAX_FLOWS, TrafficSink } from "./sink.js";

@@ -24,9 +24,9 @@ export class TrafficSink {
   readonly reasons: string[] = [];
   private readonly flows = new Map<number, FlowState>();
 
-  /** Take one frame; returns whether it verified. */
-  receive(frame: Uint8Array): boolean {
-    const v = verifyFrame(frame);
+  /** Take one frame, `frame[0, len)`; returns whether it verified. */
+  receive(frame: Uint8Array, len = frame.length): boolean {
+    const v = verifyFrame(frame, len);
     if (!v.ok) {
       this.corrupt++;
       if (this.reasons.length < 16) this.reasons.push(v.reason);

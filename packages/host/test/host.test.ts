@@ -1,10 +1,10 @@
 import { Netback } from "@pvnet/netback";
 import { XBT_NIL, XenbusState, xenbusPrintf, xenbusReadDriverState } from "@pvnet/xenstore";
 import { describe, expect, test } from "vitest";
-import { attachVif, bootForQueues, detachAndAudit, Host, type HostRunner, kernelMemory, xenMac } from "../src/index.js";
+import { attachVif, bootForQueues, detachAndAudit, Host, type HostRunner, kernelMemory, type RunHooks, xenMac } from "../src/index.js";
 
-function bootPair(seed = 1) {
-  const host = new Host({ seed });
+function bootPair(seed = 1, hooks?: RunHooks) {
+  const host = new Host({ seed, ...(hooks === undefined ? {} : { hooks }) });
   const dom0 = bootForQueues(host, "Domain-0", 1);
   const guest = bootForQueues(host, "guest", 1);
   const dom0Memory = kernelMemory(host, dom0, 1);
@@ -52,5 +52,47 @@ describe("Host", () => {
   test("the runner is chosen here: only the deterministic one exists", () => {
     expect(new Host({ seed: 1 }).runner).toBe("deterministic");
     expect(() => new Host({ seed: 1, runner: "threaded" as HostRunner })).toThrow(RangeError);
+  });
+
+  test("the runner runs in slices and calls the hooks between them: same events, same trace digest as one unbroken run", () => {
+    const whole = bootPair(7);
+    const r = whole.host.hv.run({ maxEvents: 100_000 });
+    expect(r.reason).toBe("idle");
+    const calls: string[] = [];
+    const between: number[] = [];
+    let served = 0;
+    const sliced = bootPair(7, {
+      sliceEvents: 3,
+      attached: () => calls.push("attached"),
+      runStarted: () => calls.push("started"),
+      betweenSlices: (_h, events) => between.push(events),
+      runEnded: (_h, result) => calls.push(`ended ${result.reason} ${result.events}`),
+    });
+    sliced.host.addService({ poll: () => served++ });
+    const s = sliced.host.run({ maxEvents: 100_000 });
+    expect(s).toEqual(r);
+    expect(r.events).toBeGreaterThan(3 * 3);
+    expect(calls).toEqual(["attached", "started", `ended idle ${r.events}`]);
+    expect(between).toEqual(Array.from({ length: Math.floor(r.events / 3) - (r.events % 3 === 0 ? 1 : 0) }, (_, i) => (i + 1) * 3));
+    expect(served).toBe(between.length + 1); // between every two slices, and once at the end
+    expect(sliced.host.hv.sim.trace.digest()).toBe(whole.host.hv.sim.trace.digest());
+    expect(sliced.host.hv.sim.trace.length).toBe(whole.host.hv.sim.trace.length);
+    expect(sliced.netfront.connected).toBe(true);
+  });
+
+  test("a hook that throws between slices ends the run with its error; the limits of one run hold across slices", () => {
+    const stop = new Error("stop");
+    const w = bootPair(1, {
+      sliceEvents: 2,
+      betweenSlices: (_h, events) => {
+        if (events >= 6) throw stop;
+      },
+    });
+    expect(() => w.host.run({ maxEvents: 100_000 })).toThrow(stop);
+    expect(w.host.hv.sim.scheduler.eventsRun).toBe(6);
+    const v = bootPair(1, { sliceEvents: 2 });
+    expect(v.host.run({ maxEvents: 5 })).toMatchObject({ events: 5, reason: "event-limit" });
+    expect(v.host.run({ untilNs: 0 }).reason).toBe("time-limit");
+    expect(() => new Host({ seed: 1, hooks: { sliceEvents: 0 } })).toThrow(RangeError);
   });
 });

@@ -13,4 +13,4 @@ export {
   type StopReason,
 } from "./scheduler.js";
 export { FREE_PROFILE, Simulation, type SimulationOptions } from "./simulation.js";
-export { DEFAULT_TRACE_CAPACITY, Trace, type TraceRecord } from "./trace.js";
+export { DEFAULT_TRACE_CAPACITY, formatTraceMode, MAX_TRACE_SAMPLE, Trace, type TraceMode, type TraceRecord, traceSampleEvery } from "./trace.js";

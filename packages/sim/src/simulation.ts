@@ -9,13 +9,15 @@ import { CostModel, type CostProfile } from "./cost.js";
 import { FaultPlan } from "./faults.js";
 import { Prng } from "./prng.js";
 import { type EventHandle, type RunLimits, type RunResult, Scheduler } from "./scheduler.js";
-import { DEFAULT_TRACE_CAPACITY, Trace } from "./trace.js";
+import { DEFAULT_TRACE_CAPACITY, Trace, type TraceMode } from "./trace.js";
 
 export interface SimulationOptions {
   readonly seed: number;
   /** Costs of operations; defaults to a profile in which everything is free. */
   readonly profile?: CostProfile;
   readonly traceCapacity?: number;
+  /** What the trace keeps (default "full"); nothing else depends on it. */
+  readonly trace?: TraceMode;
 }
 
 /** A profile that charges nothing and accepts every kind: for tests that do not model time. */
@@ -44,7 +46,7 @@ export class Simulation {
     this.seed = options.seed;
     this.prng = new Prng(options.seed);
     this.scheduler = new Scheduler(this.clock, this.prng.fork("scheduler"));
-    this.trace = new Trace(options.traceCapacity ?? DEFAULT_TRACE_CAPACITY);
+    this.trace = new Trace(options.traceCapacity ?? DEFAULT_TRACE_CAPACITY, options.trace ?? "full");
     this.faults = new FaultPlan(this.prng.fork("faults"));
     const profile = options.profile ?? FREE_PROFILE;
     this.costs = profile === FREE_PROFILE ? new FreeCostModel(profile) : new CostModel(profile);

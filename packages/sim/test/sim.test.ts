@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { CostModel, FaultPlan, Prng, ratio, Simulation, Trace } from "../src/index.js";
+import { CostModel, FaultPlan, formatTraceMode, MAX_TRACE_SAMPLE, Prng, ratio, Simulation, Trace } from "../src/index.js";
 
 const PROFILE = { name: "t", costs: { work: { fixedNs: 100, perUnitNs: 2 }, tick: { fixedNs: 7 } } };
 
@@ -87,6 +87,27 @@ describe("Trace", () => {
     const v = new Trace(1000);
     for (let i = 0; i < 10; i++) v.event(i, 0, "e", i, i === 3 ? 0 : -i);
     expect(v.digest()).not.toBe(u.digest());
+  });
+
+  test("sampled keeps one event in N (the 1st, N+1th, ...) and digests those; off keeps nothing; every mode counts every event", () => {
+    const full = new Trace(1000);
+    const sampled = new Trace(1000, { sample: 3 });
+    const kept = new Trace(1000);
+    const off = new Trace(1000, "off");
+    for (let i = 0; i < 10; i++) {
+      for (const t of [full, sampled, off]) t.event(i, 1, "e", i, -i);
+      if (i % 3 === 0) kept.event(i, 1, "e", i, -i);
+    }
+    expect(sampled.records().map((r) => r.a)).toEqual([0, 3, 6, 9]);
+    expect(sampled.length).toBe(4);
+    expect(sampled.digest()).toBe(`sample:3:${kept.digest()}`);
+    expect(off.records()).toEqual([]);
+    expect(off.digest()).toBe("off");
+    for (const t of [full, sampled, off]) expect(t.events).toBe(10);
+    expect(new Trace(8, { sample: 1 }).digest()).toBe(new Trace(8).digest());
+    expect(formatTraceMode({ sample: 3 })).toBe("sample:3");
+    for (const bad of [0, 1.5, MAX_TRACE_SAMPLE + 1]) expect(() => new Trace(8, { sample: bad })).toThrow(RangeError);
+    expect(new Simulation({ seed: 1, trace: "off" }).trace.mode).toBe("off");
   });
 });
 

@@ -51,90 +51,161 @@ function isLiveSocket(path: string): Promise<boolean> {
   });
 }
 
+/** Where a session's output goes: a socket, or a relay's message port. */
+export interface XenstoredSessionIo {
+  /** Queue bytes for the client; false when the client is gone (or was cut off for unread output). */
+  send(bytes: Uint8Array): boolean;
+  /** Close after what was sent (the client sent an oversized frame). */
+  end(): void;
+  /** Close at once. */
+  destroy(): void;
+  /** Watch events are pending on the connection and nothing is draining them: drain them soon. */
+  onWatchPending(): void;
+  readonly log?: (line: string) => void;
+  /** Domain the client acts as (default 0, privileged). */
+  readonly domid?: number;
+}
+
+/**
+ * One client of xenstored: its connection, its frame decoder, replies and watch events in order
+ * (oxenstored's Connection + its input/output buffers). Transport-free: a socket server and a
+ * relayed server (`XenstoredPortServer`) feed it bytes and carry its output.
+ */
+export class XenstoredSession {
+  private conn: Connection | undefined;
+  private readonly decoder = new XsFrameDecoder();
+
+  constructor(
+    store: XenStore,
+    private readonly io: XenstoredSessionIo,
+  ) {
+    this.conn = store.connect(io.domid ?? 0, { onWatchPending: () => io.onWatchPending() });
+    io.log?.(`${this.conn.id} newconn`);
+  }
+
+  get id(): number | undefined {
+    return this.conn?.id;
+  }
+
+  /** Watch events queued on this client's connection and not sent yet. */
+  get pendingWatchEvents(): number {
+    return this.conn?.pendingWatchEvents ?? 0;
+  }
+
+  /** Bytes from the client: every whole frame is processed and answered. */
+  input(chunk: Uint8Array): void {
+    const { io } = this;
+    const c = this.conn;
+    if (c === undefined || c.closed) {
+      io.destroy();
+      return;
+    }
+    let open = true;
+    this.decoder.push(
+      chunk,
+      (msg) => {
+        if (!open) return;
+        const reply = processRequest(c, msg, { log: io.log });
+        // Reply first, then the events it caused (the initial event of a WATCH follows its OK).
+        if (!io.send(encodeMessage(reply))) open = false;
+        else if (c.pendingWatchEvents > 0) this.drainEvents();
+      },
+      (hdr) => {
+        // oxenstored answers and then ignores the connection forever; we answer and close it.
+        io.log?.(`${c.id} payload of ${hdr.len} bytes: closing`);
+        io.send(encodeMessage(errorReply(hdr, "E2BIG")));
+        open = false;
+        io.end();
+      },
+    );
+  }
+
+  /** Send up to WATCH_EVENTS_PER_DRAIN pending watch events; asks for another drain if more are left. */
+  drainEvents(): void {
+    const c = this.conn;
+    if (c === undefined) return;
+    for (const ev of c.takeWatchEvents(WATCH_EVENTS_PER_DRAIN)) {
+      if (!this.io.send(encodeMessage(watchEventMessage(ev.path, ev.token)))) return;
+    }
+    if (c.pendingWatchEvents > 0) this.io.onWatchPending();
+  }
+
+  /** The client went away: its connection (watches, transactions) is released. */
+  close(): void {
+    if (this.conn === undefined) return;
+    if (this.decoder.pendingBytes > 0) this.io.log?.(`${this.conn.id} closed mid-frame (${this.decoder.pendingBytes} bytes dropped)`);
+    this.io.log?.(`${this.conn.id} endconn`);
+    this.conn.close();
+    this.conn = undefined;
+  }
+}
+
 /** Listen on `socketPath` and serve `store` over xs_wire until `close()`. */
 export async function createXenstoredServer(store: XenStore, options: XenstoredServerOptions): Promise<XenstoredServer> {
   const { socketPath, log } = options;
   const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  await claimSocketPath(socketPath);
+  const clients = new Set<Socket>();
+
+  const server: Server = createServer((socket) => {
+    clients.add(socket);
+    const session = new XenstoredSession(store, {
+      send: (bytes) => {
+        if (socket.destroyed || !socket.writable) return false;
+        socket.write(bytes);
+        if (socket.writableLength > maxOutputBytes) {
+          log?.(`${session.id} disconnected: ${socket.writableLength} bytes unread`);
+          socket.destroy();
+          return false;
+        }
+        return true;
+      },
+      end: () => socket.end(),
+      destroy: () => socket.destroy(),
+      onWatchPending: () => {
+        if (drainScheduled) return;
+        drainScheduled = true;
+        setImmediate(() => {
+          drainScheduled = false;
+          session.drainEvents();
+        });
+      },
+      ...(log === undefined ? {} : { log }),
+      ...(options.domid === undefined ? {} : { domid: options.domid }),
+    });
+    let drainScheduled = false;
+    socket.on("data", (chunk: Buffer) => session.input(chunk));
+    socket.on("error", (err) => log?.(`${session.id} socket error: ${err.message}`));
+    socket.on("close", () => {
+      clients.delete(socket);
+      session.close();
+    });
+  });
+
+  await listenOn(server, socketPath);
+  return serverHandle(server, socketPath, clients);
+}
+
+/** Make `socketPath` free to listen on: a stale socket is removed, a live one or another file refused. */
+export async function claimSocketPath(socketPath: string): Promise<void> {
   if (existsSync(socketPath)) {
     if (!lstatSync(socketPath).isSocket()) throw new Error(`${socketPath} exists and is not a socket`);
     if (await isLiveSocket(socketPath)) throw new Error(`${socketPath}: a server is already listening`);
     unlinkSync(socketPath);
   }
-  const clients = new Set<Socket>();
+}
 
-  const server: Server = createServer((socket) => {
-    clients.add(socket);
-    let drainScheduled = false;
-    let conn: Connection | undefined;
-    const decoder = new XsFrameDecoder();
-
-    const send = (bytes: Uint8Array): boolean => {
-      if (socket.destroyed || !socket.writable) return false;
-      socket.write(bytes);
-      if (socket.writableLength > maxOutputBytes) {
-        log?.(`${conn?.id} disconnected: ${socket.writableLength} bytes unread`);
-        socket.destroy();
-        return false;
-      }
-      return true;
-    };
-    const drainEvents = (): void => {
-      drainScheduled = false;
-      if (conn === undefined) return;
-      for (const ev of conn.takeWatchEvents(WATCH_EVENTS_PER_DRAIN)) {
-        if (!send(encodeMessage(watchEventMessage(ev.path, ev.token)))) return;
-      }
-      if (conn.pendingWatchEvents > 0) scheduleDrain();
-    };
-    const scheduleDrain = (): void => {
-      if (drainScheduled) return;
-      drainScheduled = true;
-      setImmediate(drainEvents);
-    };
-
-    conn = store.connect(options.domid ?? 0, { onWatchPending: scheduleDrain });
-    log?.(`${conn.id} newconn`);
-
-    socket.on("data", (chunk: Buffer) => {
-      const c = conn;
-      if (c === undefined || c.closed) {
-        socket.destroy();
-        return;
-      }
-      decoder.push(
-        chunk,
-        (msg) => {
-          if (socket.destroyed || !socket.writable) return;
-          const reply = processRequest(c, msg, { log });
-          // Reply first, then the events it caused (the initial event of a WATCH follows its OK).
-          if (send(encodeMessage(reply)) && c.pendingWatchEvents > 0) drainEvents();
-        },
-        (hdr) => {
-          // oxenstored answers and then ignores the connection forever; we answer and close it.
-          log?.(`${c.id} payload of ${hdr.len} bytes: closing`);
-          send(encodeMessage(errorReply(hdr, "E2BIG")));
-          socket.end();
-        },
-      );
-    });
-    socket.on("error", (err) => log?.(`${conn?.id} socket error: ${err.message}`));
-    socket.on("close", () => {
-      clients.delete(socket);
-      if (decoder.pendingBytes > 0) log?.(`${conn?.id} closed mid-frame (${decoder.pendingBytes} bytes dropped)`);
-      log?.(`${conn?.id} endconn`);
-      conn?.close();
-      conn = undefined;
-    });
-  });
-
-  await new Promise<void>((resolve, reject) => {
+export function listenOn(server: Server, socketPath: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(socketPath, () => {
       server.off("error", reject);
       resolve();
     });
   });
+}
 
+export function serverHandle(server: Server, socketPath: string, clients: Set<Socket>, onClose?: () => void): XenstoredServer {
   return {
     socketPath,
     get clientCount() {
@@ -143,6 +214,7 @@ export async function createXenstoredServer(store: XenStore, options: XenstoredS
     close() {
       return new Promise<void>((resolve) => {
         for (const s of clients) s.destroy();
+        onClose?.();
         server.close(() => {
           try {
             unlinkSync(socketPath);

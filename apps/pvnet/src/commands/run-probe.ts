@@ -1,20 +1,18 @@
 /**
- * What `pvnet run` watches while a topology runs, without changing the topology: the scheduler is
- * stepped in slices of `SLICE_EVENTS` (the same events in the same order as one call, so the
- * trace digest and every counter are unchanged); after each slice the probe publishes progress
- * into shared memory and honours a stop request (Ctrl-C) by throwing `RunInterrupted`, which
- * unwinds through the topology's own cleanup (its `finally` closes the host and the xenstore
- * socket). It also records, for the traffic phase, where the modelled time went per operation.
- *
- * It wraps `Hypervisor.prototype.run` and `FrameReceiver.prototype.deliver`, so it is installed
- * only in the worker thread that runs one scenario (`run-worker.ts`), never in a library.
+ * What `pvnet run` watches while a topology runs, without changing the topology: hooks of the
+ * host's runner (@pvnet/host `RunHooks`), which steps the scheduler in slices of `SLICE_EVENTS`
+ * (the same events in the same order as one call, so the trace digest and every counter are
+ * unchanged). After each slice the probe publishes progress into shared memory and honours a stop
+ * request (Ctrl-C) by throwing `RunInterrupted`, which unwinds through the topology's own cleanup
+ * (its `finally` closes the host). It also records, for the traffic phase (the run call with the
+ * most events), where the modelled time went per operation.
  */
-import { Hypervisor } from "@pvnet/hypervisor";
-import { type CostReport, DEFAULT_MAX_EVENTS } from "@pvnet/sim";
-import { FrameReceiver } from "@pvnet/host";
+import { DEFAULT_SLICE_EVENTS, type Host, type RunHooks } from "@pvnet/host";
+import type { Hypervisor } from "@pvnet/hypervisor";
+import type { CostReport } from "@pvnet/sim";
 
-/** Events per slice: a few milliseconds of model time on a laptop, so Ctrl-C answers at once. */
-export const SLICE_EVENTS = 50_000;
+/** Events per slice: a few milliseconds of wall time here, so Ctrl-C and xenstore peers are answered at once. */
+export const SLICE_EVENTS = DEFAULT_SLICE_EVENTS;
 
 /** Slots of the shared progress array (Float64Array). */
 export const PROGRESS = { DELIVERED: 0, EVENTS: 1, VIRTUAL_NS: 2, SLOTS: 3 } as const;
@@ -60,36 +58,41 @@ function diffOps(before: CostReport[], after: CostReport[]): OperationTimes {
   return out;
 }
 
-/** Install the probe: progress goes to `progress`, a non-zero `stop[0]` interrupts the run. */
-export function installProbe(progress: Float64Array, stop: Int32Array): ProbeState {
+/**
+ * The probe as the host runner's hooks: progress goes to `progress`, a non-zero `stop[0]`
+ * interrupts the run between two slices. Pass `hooks` in the topology's options.
+ */
+export function runProbe(progress: Float64Array, stop: Int32Array, sliceEvents = SLICE_EVENTS): { state: ProbeState; hooks: RunHooks } {
   const state: ProbeState = { hv: undefined, delivered: 0, events: 0, trafficOps: {}, trafficEvents: -1 };
-  const run = Hypervisor.prototype.run;
-  Hypervisor.prototype.run = function slicedRun(this: Hypervisor, limits?: { untilNs?: number; maxEvents?: number }) {
-    state.hv = this;
-    const maxEvents = limits?.maxEvents ?? DEFAULT_MAX_EVENTS;
-    const before = accounts(this);
-    let events = 0;
-    for (;;) {
-      const r = run.call(this, { ...limits, maxEvents: Math.min(SLICE_EVENTS, maxEvents - events) });
-      events += r.events;
-      state.events += r.events;
-      progress[PROGRESS.DELIVERED] = state.delivered;
-      progress[PROGRESS.EVENTS] = state.events;
-      progress[PROGRESS.VIRTUAL_NS] = this.sim.clock.now();
-      if (r.reason !== "event-limit" || events >= maxEvents) {
-        if (events > state.trafficEvents) {
-          state.trafficEvents = events;
-          state.trafficOps = diffOps(before, accounts(this));
-        }
-        return { ...r, events };
-      }
+  let before: CostReport[] = [];
+  let eventsBefore = 0;
+  const publish = (h: Host, events: number): void => {
+    state.events = eventsBefore + events;
+    state.delivered = h.delivered();
+    progress[PROGRESS.DELIVERED] = state.delivered;
+    progress[PROGRESS.EVENTS] = state.events;
+    progress[PROGRESS.VIRTUAL_NS] = h.hv.sim.clock.now();
+  };
+  const hooks: RunHooks = {
+    sliceEvents,
+    attached(h) {
+      state.hv = h.hv;
+    },
+    runStarted(h) {
+      before = accounts(h.hv);
+      eventsBefore = state.events;
+    },
+    betweenSlices(h, events) {
+      publish(h, events);
       if (Atomics.load(stop, 0) !== 0) throw new RunInterrupted(`interrupted after ${state.events} events`);
-    }
+    },
+    runEnded(h, result) {
+      publish(h, result.events);
+      if (result.events > state.trafficEvents) {
+        state.trafficEvents = result.events;
+        state.trafficOps = diffOps(before, accounts(h.hv));
+      }
+    },
   };
-  const deliver = FrameReceiver.prototype.deliver;
-  FrameReceiver.prototype.deliver = function countedDeliver(this: FrameReceiver, skb) {
-    deliver.call(this, skb);
-    state.delivered++;
-  };
-  return state;
+  return { state, hooks };
 }

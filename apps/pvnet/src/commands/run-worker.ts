@@ -1,18 +1,20 @@
 /**
- * The worker thread of `pvnet run`: runs one scenario with the probe installed (progress, Ctrl-C,
- * per-operation time) and posts one message: the report, the error that ended the run, or what
+ * The worker thread of `pvnet run`: runs one scenario with the probe's hooks in its host's runner
+ * (progress, Ctrl-C, per-operation time) and posts one message: the report, the error that ended the run, or what
  * was measured before an interrupt. The main thread stays free to draw progress and take signals.
  */
-import { parentPort, workerData } from "node:worker_threads";
+import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { type DomuDom0Options, runDomuDom0 } from "../topology/domu-dom0.js";
 import { runDomuDomu } from "../topology/domu-domu.js";
-import { installProbe, type OperationTimes, RunInterrupted } from "./run-probe.js";
+import { type OperationTimes, RunInterrupted, runProbe } from "./run-probe.js";
 
 export interface RunWorkerData {
   readonly topology: "domu-dom0" | "domu-domu";
   readonly options: DomuDom0Options;
   readonly progress: SharedArrayBuffer;
   readonly stop: SharedArrayBuffer;
+  /** The store's end of the xenstore relay the main thread listens with (`--xenstored`). */
+  readonly xenstorePort?: MessagePort;
   /** This module's URL (the boot file of a source checkout imports it). */
   readonly entry: string;
 }
@@ -32,11 +34,24 @@ export type RunWorkerMessage =
   | { readonly kind: "error"; readonly name: string; readonly message: string; readonly code: string | undefined; readonly stack: string | undefined };
 
 const data = workerData as RunWorkerData;
-const state = installProbe(new Float64Array(data.progress), new Int32Array(data.stop));
+const { state, hooks } = runProbe(new Float64Array(data.progress), new Int32Array(data.stop));
 const post = (m: RunWorkerMessage) => parentPort?.postMessage(m);
 
 try {
-  const report = data.topology === "domu-domu" ? await runDomuDomu(data.options) : await runDomuDom0(data.options);
+  const { xenstorePort } = data;
+  // The live store: requests the main thread relays are served between two slices of each run.
+  const attached = hooks.attached;
+  const options = {
+    ...data.options,
+    hooks: {
+      ...hooks,
+      attached: (host: Parameters<NonNullable<typeof attached>>[0]) => {
+        attached?.(host);
+        if (xenstorePort !== undefined) host.serveXenstorePort(xenstorePort);
+      },
+    },
+  };
+  const report = data.topology === "domu-domu" ? await runDomuDomu(options) : await runDomuDom0(options);
   post({ kind: "report", report, operations: state.trafficOps });
 } catch (e) {
   if (e instanceof RunInterrupted) {
@@ -56,4 +71,7 @@ try {
     const code = (err as { code?: unknown }).code;
     post({ kind: "error", name: err.name, message: err.message, code: typeof code === "string" ? code : undefined, stack: err.stack });
   }
+} finally {
+  // Whatever the topology did not close: the port's listener would keep this thread alive.
+  data.xenstorePort?.close();
 }

@@ -3,15 +3,17 @@
  * worker thread so this thread can draw a progress bar and take Ctrl-C; prints tables (or one
  * JSON object with `--json`).
  */
-import { Worker } from "node:worker_threads";
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { DEFAULT_PROFILE, HOST_PROFILES } from "@pvnet/hypervisor";
 import { MAX_WINDOW_PACKETS } from "../topology/devices.js";
 import { SEED5_WORST_CASE, type SkbDesc, skbDescLen } from "@pvnet/skb-model";
 import { SingleBar } from "cli-progress";
 import { Command, Option } from "commander";
-import { decimalInteger, nonEmpty } from "../cli-options.js";
+import type { TraceMode } from "@pvnet/sim";
+import { decimalInteger, nonEmpty, traceMode } from "../cli-options.js";
 import { DEFAULT_WINDOW_BYTES, type DomuDom0Options } from "../topology/domu-dom0.js";
 import { MAX_FRAME, minFrameSize } from "@pvnet/host";
+import { createXenstoredRelay, type XenstoredServer } from "@pvnet/xenstore";
 import { CliError, EXIT, usageError } from "./command.js";
 import { printReport, printPartial } from "./run-output.js";
 import type { RunWorkerData, RunWorkerMessage } from "./run-worker.js";
@@ -65,6 +67,7 @@ interface RunOptions {
   xdp?: string;
   profile: string;
   xenstored?: string;
+  trace: TraceMode;
   json: boolean;
   progress: boolean;
 }
@@ -106,7 +109,6 @@ function parseLayout(value: string): SkbDesc {
 /** The scenario the options describe; usage errors (exit 2) for combinations the parser cannot see. */
 function scenario(o: RunOptions): DomuDom0Options {
   if (o.topology === "domu-domu" && o.direction !== "tx") throw usageError("--topology domu-domu sends from guest A to guest B: --direction must be tx");
-  if (o.topology === "domu-domu" && o.xenstored !== undefined) throw usageError("--xenstored serves the store of --topology domu-dom0 only");
   if (o.packets === undefined) throw usageError("--packets is required");
   if ((o.rxBuildSkb || o.xdp !== undefined) && (o.topology !== "domu-dom0" || o.direction !== "rx")) {
     throw usageError("--rx-build-skb and --xdp act on the guest's receive path: --topology domu-dom0 --direction rx");
@@ -134,7 +136,7 @@ function scenario(o: RunOptions): DomuDom0Options {
     ...(o.persistent ? { persistent: true } : {}),
     ...(o.rxBuildSkb ? { rxBuildSkb: true } : {}),
     ...(o.xdp === undefined ? {} : { xdp: o.xdp }),
-    ...(o.xenstored === undefined ? {} : { xenstoreSocket: o.xenstored }),
+    ...(o.trace === "full" ? {} : { trace: o.trace }),
   };
 }
 
@@ -143,19 +145,34 @@ function scenario(o: RunOptions): DomuDom0Options {
  * checkout (under tsx) a boot file registers tsx in the worker, then loads the .ts worker; in the
  * published package (tsup writes every entry flat into dist/) the compiled .js worker runs directly.
  */
-export function startRunWorker(topology: RunOptions["topology"], options: DomuDom0Options): { worker: Worker; progress: SharedArrayBuffer; stop: SharedArrayBuffer } {
+export function startRunWorker(
+  topology: RunOptions["topology"],
+  options: DomuDom0Options,
+  xenstorePort?: MessagePort,
+): { worker: Worker; progress: SharedArrayBuffer; stop: SharedArrayBuffer } {
   const progress = new SharedArrayBuffer(PROGRESS.SLOTS * Float64Array.BYTES_PER_ELEMENT);
   const stop = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
   const fromSource = import.meta.url.endsWith(".ts");
   const entry = fromSource ? new URL("./run-worker.ts", import.meta.url) : new URL("./run-worker.js", import.meta.url);
-  const data: RunWorkerData = { topology, options, progress, stop, entry: entry.href };
-  const worker = new Worker(fromSource ? new URL("./run-worker-boot.mjs", import.meta.url) : entry, { workerData: data });
+  const data: RunWorkerData = { topology, options, progress, stop, entry: entry.href, ...(xenstorePort === undefined ? {} : { xenstorePort }) };
+  const worker = new Worker(fromSource ? new URL("./run-worker-boot.mjs", import.meta.url) : entry, {
+    workerData: data,
+    transferList: xenstorePort === undefined ? [] : [xenstorePort],
+  });
   return { worker, progress, stop };
 }
 
 /** Run the scenario in a worker; resolves with its one message. Ctrl-C asks it to stop between slices. */
-function runInWorker(topology: RunOptions["topology"], options: DomuDom0Options, showProgress: boolean): Promise<RunWorkerMessage> {
-  const { worker, progress, stop } = startRunWorker(topology, options);
+function runInWorker(
+  topology: RunOptions["topology"],
+  options: DomuDom0Options,
+  showProgress: boolean,
+  xenstorePort: MessagePort | undefined,
+  stopRequested: boolean,
+): Promise<RunWorkerMessage> {
+  const { worker, progress, stop } = startRunWorker(topology, options, xenstorePort);
+  // A Ctrl-C before the worker started stops it at its first slice boundary.
+  if (stopRequested) Atomics.store(new Int32Array(stop), 0, 1);
   const seen = new Float64Array(progress);
   let bar: SingleBar | undefined;
   let redraw: NodeJS.Timeout | undefined;
@@ -197,11 +214,39 @@ async function action(o: RunOptions): Promise<void> {
   }
   const options = scenario(o);
   const showProgress = o.progress && !o.json && process.stdout.isTTY === true;
-  const m = await runInWorker(o.topology, options, showProgress);
+  // The live xenstore: the socket is served here, where the event loop is free during the run;
+  // the worker answers the requests relayed to it between two slices of the simulation.
+  let relay: XenstoredServer | undefined;
+  let storePort: MessagePort | undefined;
+  // The socket appears before the worker starts: a Ctrl-C from then on only asks the run to stop.
+  let stopRequested = false;
+  const earlySigint = () => {
+    stopRequested = true;
+  };
+  process.on("SIGINT", earlySigint);
+  if (o.xenstored !== undefined) {
+    const channel = new MessageChannel();
+    try {
+      relay = await createXenstoredRelay(channel.port1, { socketPath: o.xenstored });
+    } catch (e) {
+      channel.port1.close();
+      process.off("SIGINT", earlySigint);
+      throw new CliError(`cannot serve xenstore on '${o.xenstored}': ${(e as Error).message}`, EXIT.FAILED, { cause: e });
+    }
+    storePort = channel.port2;
+  }
+  let m: RunWorkerMessage;
+  try {
+    const started = runInWorker(o.topology, options, showProgress, storePort, stopRequested);
+    process.off("SIGINT", earlySigint); // runInWorker has its own handler now
+    m = await started;
+  } finally {
+    await relay?.close();
+  }
   if (m.kind === "error") {
     const what = m.code !== undefined ? m.message : `${m.name}: ${m.message}`;
     const cause = Object.assign(new Error(m.message), { name: m.name, stack: m.stack });
-    throw new CliError(o.xenstored !== undefined && m.code !== undefined ? `cannot serve xenstore on '${o.xenstored}': ${what}` : what, EXIT.FAILED, { cause });
+    throw new CliError(what, EXIT.FAILED, { cause });
   }
   if (m.kind === "interrupted") {
     if (o.json) process.stdout.write(`${JSON.stringify({ interrupted: true, ...m.partial })}\n`);
@@ -244,7 +289,12 @@ export function runCommand(): Command {
     .addOption(new Option("--rx-build-skb", "netfront receives with build_skb around the page (the virtio-net technique; Linux netfront copies)").default(false))
     .addOption(new Option("--xdp <prog>", "XDP program on netfront's receive path: drop, pass, tx, or an ES module whose default export maps the frame's bytes to a verdict").argParser(nonEmpty("drop, pass, tx or a module path")))
     .addOption(new Option("--profile <name>", "host cost profile").choices(Object.keys(HOST_PROFILES)).default(DEFAULT_PROFILE.name))
-    .addOption(new Option("--xenstored <socket>", "serve the live xenstore on this unix socket while the run lasts (domu-dom0)").argParser(nonEmpty("a socket path")))
+    .addOption(new Option("--xenstored <socket>", "serve the live xenstore on this unix socket while the run lasts (answered between slices of the run)").argParser(nonEmpty("a socket path")))
+    .addOption(
+      new Option("--trace <mode>", "what the trace keeps: full, sample:N (one event in N) or off; only traceDigest depends on it")
+        .argParser(traceMode)
+        .default("full" as TraceMode, "full"),
+    )
     .addOption(new Option("--json", "print the run report as one JSON object instead of tables").default(false))
     .addOption(new Option("--no-progress", "no progress bar (it is drawn only on a terminal, without --json, for runs over a second)"))
     .addHelpText("after", "\nExamples:\n  pvnet run --pkt-size 1496 --packets 10000\n  pvnet run --direction rx --pkt-size 65535 --packets 2000 --json\n  pvnet run --topology domu-domu --pkt-size 600 --packets 1000")

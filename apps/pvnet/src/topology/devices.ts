@@ -3,9 +3,10 @@
  * passes through, their checks, netback's data-path options, and the report every topology gives.
  */
 import type { HypercallSnapshot } from "@pvnet/hypervisor";
-import { MAX_FRAME, minFrameSize, l4Of, type TeardownAudit } from "@pvnet/host";
+import { MAX_FRAME, minFrameSize, l4Of, type RunHooks, type TeardownAudit } from "@pvnet/host";
 import { type HeaderCopyMode, type NetbackOptions, type TxHypercallMode, XENVIF_RX_QUEUE_MAX_SKBS } from "@pvnet/netback";
 import { type SkbDesc, skbDescLen } from "@pvnet/skb-model";
+import type { TraceMode } from "@pvnet/sim";
 import type { PhaseTiming } from "./measure.js";
 
 /**
@@ -52,6 +53,10 @@ export interface TrafficOptions {
   readonly rxBuildSkb?: boolean;
   /** An XDP program on netfront's receive path (`--xdp`): drop, pass, tx, or an ES module's absolute path. */
   readonly xdp?: string;
+  /** What the host's runner calls around and between slices (`pvnet run`'s progress, Ctrl-C, live xenstore). */
+  readonly hooks?: RunHooks;
+  /** What the trace keeps: full (default), one event in N, or nothing; the report's traceDigest says which. */
+  readonly trace?: TraceMode;
 }
 
 /** Check a topology's traffic options; returns the queue count. Bad values are RangeErrors. */

@@ -9,7 +9,6 @@ import {
   bootForQueues,
   defaultLayout,
   detachAndAudit,
-  FrameReceiver,
   Host,
   kernelMemory,
   l4Of,
@@ -76,6 +75,8 @@ export async function runDomuDom0(options: DomuDom0Options): Promise<RunReport> 
     seed: options.seed,
     ...(options.profile === undefined ? {} : { profile: options.profile }),
     ...(options.maptrack === undefined ? {} : { maptrack: options.maptrack }),
+    ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
+    ...(options.trace === undefined ? {} : { trace: options.trace }),
   });
   const dom0 = bootForQueues(host, "Domain-0", queues);
   const guest = bootForQueues(host, "guest", queues);
@@ -91,7 +92,7 @@ export async function runDomuDom0(options: DomuDom0Options): Promise<RunReport> 
 function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: ReturnType<typeof bootForQueues>, options: DomuDom0Options, queues: number, xdp: XdpProgram | null = null): RunReport {
   const { hv } = host;
   const persistent = persistentSides(options);
-  const receiver = new FrameReceiver(hv);
+  const receiver = host.frameReceiver();
 
   // Dom0: netback and the host stack (which receives guest TX, and sends guest RX).
   const dom0Memory = kernelMemory(host, dom0, queues);
@@ -128,12 +129,12 @@ function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: R
     ...(options.busyPoll === true ? { busyPoll: true } : {}),
     ...(options.rxBuildSkb === true ? { rxBuildSkb: true } : {}),
   });
-  hv.run({ maxEvents: SETUP_EVENTS });
+  host.run({ maxEvents: SETUP_EVENTS });
   if (xdp !== null) {
     // ip link set dev eth0 xdp ...: through xenstore (Reconfiguring / Reconfigured).
     const err = netfront.setXdp(xdp);
     if (err !== 0) throw new Error(`attaching the XDP program failed (${err})`);
-    hv.run({ maxEvents: SETUP_EVENTS });
+    host.run({ maxEvents: SETUP_EVENTS });
   }
   const connectedVif = vif;
   if (!netfront.connected || connectedVif === undefined) {
@@ -168,7 +169,7 @@ function runTraffic(host: Host, dom0: ReturnType<typeof bootForQueues>, guest: R
   });
   wakeGenerator = () => generator.wake();
 
-  const timing = runTrafficPhase(hv, generator, receiver, options.packets * MAX_EVENTS_PER_PACKET + SETUP_EVENTS);
+  const timing = runTrafficPhase(host, generator, receiver, options.packets * MAX_EVENTS_PER_PACKET + SETUP_EVENTS);
   const { sink } = receiver;
 
   const numQueues = netfront.numQueues;

@@ -12,7 +12,6 @@ import {
   bootForQueues,
   defaultLayout,
   detachAndAudit,
-  FrameReceiver,
   Host,
   kernelMemory,
   l4Of,
@@ -60,7 +59,12 @@ const MAC_B = xenMac(0xb);
 export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuReport> {
   const queues = checkTrafficOptions(options);
   const persistent = persistentSides(options);
-  const host = new Host({ seed: options.seed, ...(options.profile === undefined ? {} : { profile: options.profile }) });
+  const host = new Host({
+    seed: options.seed,
+    ...(options.profile === undefined ? {} : { profile: options.profile }),
+    ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
+    ...(options.trace === undefined ? {} : { trace: options.trace }),
+  });
   const { hv } = host;
   const dom0 = bootForQueues(host, "Domain-0", 2 * queues);
   const guestA = bootForQueues(host, "guest-a", queues);
@@ -93,7 +97,7 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
   );
 
   // Guest B receives and verifies; guest A frees what the bridge floods to it (B's announcement).
-  const receiver = new FrameReceiver(hv);
+  const receiver = host.frameReceiver();
   const memoryA = kernelMemory(host, guestA, queues);
   const memoryB = kernelMemory(host, guestB, queues);
   let wakeGenerator: () => void = () => {};
@@ -112,7 +116,7 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
     onReceive: (skb) => receiver.deliver(skb),
     persistentGrants: persistent.frontend,
   });
-  hv.run({ maxEvents: SETUP_EVENTS });
+  host.run({ maxEvents: SETUP_EVENTS });
   const vifA = netback.vif(guestA.domain.domid, 0);
   const vifB = netback.vif(guestB.domain.domid, 0);
   if (!netfrontA.connected || !netfrontB.connected || vifA === undefined || vifB === undefined) {
@@ -120,7 +124,7 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
   }
   // Guest B announces itself (a gratuitous broadcast, as ARP would), so the bridge learns it.
   announce(netfrontB, memoryB.skbs, guestB.vcpu0, MAC_B);
-  hv.run({ maxEvents: SETUP_EVENTS });
+  host.run({ maxEvents: SETUP_EVENTS });
 
   const l4 = l4Of(options.pktSize);
   const pktgen = new Pktgen(new SkbComposer(memoryA.skbs), {
@@ -142,7 +146,7 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
   });
   wakeGenerator = () => generator.wake();
 
-  const timing = runTrafficPhase(hv, generator, receiver, options.packets * MAX_EVENTS_PER_PACKET + SETUP_EVENTS);
+  const timing = runTrafficPhase(host, generator, receiver, options.packets * MAX_EVENTS_PER_PACKET + SETUP_EVENTS);
   const { sink } = receiver;
 
   const numQueues = netfrontA.numQueues;

@@ -4,7 +4,7 @@
  * would take), from the phase's start to the last delivery.
  */
 import type { Hypervisor } from "@pvnet/hypervisor";
-import type { FrameReceiver, TrafficGenerator } from "@pvnet/host";
+import type { FrameReceiver, Host, TrafficGenerator } from "@pvnet/host";
 
 export interface PhaseTiming {
   /** Wall-clock speed of the model on this machine. */
@@ -55,10 +55,10 @@ export class PhaseMeter {
  * most `maxEvents` events, so a livelocked model stops), and time it from the start to the last
  * delivery. The generator's leftovers are freed.
  */
-export function runTrafficPhase(hv: Hypervisor, generator: TrafficGenerator, receiver: FrameReceiver, maxEvents: number): PhaseTiming {
-  const meter = new PhaseMeter(hv);
+export function runTrafficPhase(host: Host, generator: TrafficGenerator, receiver: FrameReceiver, maxEvents: number): PhaseTiming {
+  const meter = new PhaseMeter(host.hv);
   generator.wake();
-  const result = hv.run({ maxEvents });
+  const result = host.run({ maxEvents });
   if (result.reason !== "idle") throw new Error(`the run did not settle: ${result.reason} after ${result.events} events`);
   const { sink } = receiver;
   const timing = meter.finish(sink.delivered, sink.bytes, receiver.lastDeliveryNs);
