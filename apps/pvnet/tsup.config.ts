@@ -5,7 +5,7 @@ import { defineConfig } from "tsup";
 // package installs from its tarball and those of the @pvnet packages alone.
 export default defineConfig({
   // Flat in dist/: the run command finds its worker beside itself (./run-worker.js).
-  entry: { cli: "src/cli.ts", "run-worker": "src/commands/run-worker.ts" },
+  entry: { cli: "src/cli.ts", "run-worker": "src/commands/run-worker.ts", "sweep-worker": "src/commands/sweep-worker.ts" },
   format: ["esm"],
   clean: true,
   sourcemap: true,

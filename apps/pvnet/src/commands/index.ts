@@ -1,10 +1,12 @@
 import type { Command } from "commander";
 import { demoCommand } from "./demo.js";
 import { reportCommand } from "./report.js";
+import { queueWorkerCommand } from "./queue-worker.js";
 import { runCommand } from "./run.js";
+import { sweepCommand } from "./sweep.js";
 import { xenstoredCommand } from "./xenstored.js";
 
 /** Every subcommand, in the order `pvnet --help` lists them. */
 export function commands(): Command[] {
-  return [runCommand(), reportCommand(), xenstoredCommand(), demoCommand()];
+  return [runCommand(), sweepCommand(), queueWorkerCommand(), reportCommand(), xenstoredCommand(), demoCommand()];
 }
