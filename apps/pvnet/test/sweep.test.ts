@@ -51,6 +51,7 @@ describe("pvnet sweep on the local pool", () => {
   test("one point per combination in point order (domu-domu: tx only), CSV and JSON agree", () => {
     expect(sweep.stderr).toBe("");
     expect(sweep.code).toBe(0);
+    expect(sweep.stdout).toBe(`12 points: wrote ${join(out, "sweep.csv")} and ${join(out, "sweep.json")}\n`);
     const json = JSON.parse(readFileSync(join(out, "sweep.json"), "utf8")) as { points: number; finished: number; results: Result[] };
     expect(json.points).toBe(12);
     expect(json.finished).toBe(12);
@@ -154,6 +155,18 @@ describe("pvnet sweep usage", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("pvnet sweep: cannot reach Redis at redis://127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1\n");
     expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe("pvnet sweep on a terminal", () => {
+  test.skipIf(!existsSync("/usr/bin/script"))("draws a progress bar of points, and none when a result goes to stdout", () => {
+    // script(1) gives the command a pseudo-terminal; -e passes its exit code on.
+    const onTty = (...args: string[]) => execFileSync("script", ["-qec", [process.execPath, bin, ...args].map((a) => `'${a}'`).join(" "), "/dev/null"], { encoding: "utf8" });
+    const points = ["sweep", "--sizes", "64,1496", "--packets", "20", "--jobs", "2"];
+    expect(onTty(...points, "--out", join(dir, "tty"))).toMatch(/\d+% \| \d\/2 points/);
+    const csv = onTty(...points, "--csv", "-");
+    expect(csv).not.toContain("points");
+    expect(csv.trimEnd().split(/\r?\n/)).toHaveLength(3);
   });
 });
 

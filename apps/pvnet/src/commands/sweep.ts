@@ -195,6 +195,7 @@ async function action(o: SweepOptions): Promise<void> {
     process.exitCode = EXIT.INTERRUPTED;
     return;
   }
+  if (to.csv !== "-" && to.json !== "-") process.stdout.write(`${points.length} points: wrote ${[to.csv, to.json].filter((f) => f !== undefined).join(" and ")}\n`);
   if (reports.some((r) => r !== undefined && r.corrupt !== 0)) process.exitCode = EXIT.FAILED;
 }
 
