@@ -2,6 +2,7 @@ import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from "node:c
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
+import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, test } from "vitest";
 
@@ -119,8 +120,13 @@ describe.skipIf(!redisInstalled && process.env.CI === undefined)("pvnet sweep on
     const local = pvnet(...SWEEP, "--jobs", "2");
     const workerA = pvnet("worker", "--queue", url, ...LOCKS);
     await line(workerA, /^ready: /);
+    // Anything that reaches Redis may write a job: one without a point fails, the worker carries on.
+    const producer = new Queue("pvnet-sweep", { connection: { host: "127.0.0.1", port } });
+    await producer.add("point", { sweep: "x", index: 0, point: { topology: "domu-domu", direction: "rx", pktSize: 64 } }, { jobId: "not-a-point" });
+    await producer.close();
+    expect((await line(workerA, /^failed not-a-point (.*)$/))[1]).toBe("job not-a-point carries no sweep point");
     const sweep = pvnet(...SWEEP, "--queue", url);
-    const [, killedJob] = await line(workerA, /^start (\S+) /);
+    const [, killedJob] = await line(workerA, /^start (\S+) pvnet run /);
     const workerB = pvnet("worker", "--queue", url, ...LOCKS);
     workerA.kill("SIGKILL");
     expect(await exit(workerA)).toBe("SIGKILL");
