@@ -7,13 +7,13 @@
  * started and finished. SIGTERM or Ctrl-C stops it; points it was running are then retried by
  * another worker, as if it had died.
  */
-import { type Job, Worker } from "bullmq";
+import type { Job } from "bullmq";
 import { Command, Option } from "commander";
 import { decimalInteger, nonEmpty } from "../cli-options.js";
 import { EXIT, usageError } from "./command.js";
 import { defaultJobs, MAX_JOBS, pointPool } from "./sweep-pool.js";
 import { pointCommandLine, type PointReport } from "./sweep-points.js";
-import { checkReachable, connectionOptions, isPointJob, type PointJob, parseQueueUrl, QUEUE_NAME } from "./sweep-queue.js";
+import type { PointJob } from "./sweep-queue.js";
 
 /** BullMQ's default lock: a job whose worker has not renewed it for this long is stalled. */
 export const DEFAULT_LOCK_DURATION_MS = 30_000;
@@ -37,6 +37,9 @@ interface WorkerOptions {
 }
 
 async function action(o: WorkerOptions): Promise<void> {
+  // BullMQ and ioredis are loaded by this command only, not by every pvnet command.
+  const { Worker } = await import("bullmq");
+  const { checkReachable, connectionOptions, isPointJob, parseQueueUrl, QUEUE_NAME } = await import("./sweep-queue.js");
   const c = parseQueueUrl(o.queue);
   if (o.stalledInterval > o.lockDuration) throw usageError("--stalled-interval must not be longer than --lock-duration");
   await checkReachable(c);

@@ -16,7 +16,6 @@ import { CliError, EXIT, usageError } from "./command.js";
 import { MAX_PACKETS, MAX_QUEUES, MAX_SEED } from "./run.js";
 import { defaultJobs, MAX_JOBS, pointPool } from "./sweep-pool.js";
 import { CSV_COLUMNS, csvRow, type GrantMode, type PointReport, pointCommandLine, type SweepPoint, type SweepTopology, sweepPoints } from "./sweep-points.js";
-import { checkReachable, parseQueueUrl, queueSweep } from "./sweep-queue.js";
 
 /** Points one sweep may hold: past it the product of the axes is a typo, not a plan. */
 export const MAX_POINTS = 100_000;
@@ -146,10 +145,12 @@ async function action(o: SweepOptions): Promise<void> {
   });
   if (points.length === 0) throw usageError("no points: --topologies domu-domu sends tx only (give --directions tx)");
   if (points.length > MAX_POINTS) throw usageError(`${points.length} points: a sweep holds at most ${MAX_POINTS}`);
-  const queue = o.queue === undefined ? undefined : parseQueueUrl(o.queue);
+  // BullMQ and ioredis are loaded only by a sweep on a queue, not by every pvnet command.
+  const queueing = o.queue === undefined ? undefined : await import("./sweep-queue.js");
+  const queue = o.queue === undefined ? undefined : queueing?.parseQueueUrl(o.queue);
   // Nothing is written when the queue cannot be reached: the sweep did not start.
-  if (queue !== undefined) await checkReachable(queue);
-  const execute = queue === undefined ? localExecutor(o.jobs) : queueSweep(queue);
+  if (queue !== undefined) await queueing?.checkReachable(queue);
+  const execute = queue === undefined || queueing === undefined ? localExecutor(o.jobs) : queueing.queueSweep(queue);
 
   const reports: (PointReport | undefined)[] = new Array(points.length).fill(undefined);
   let finished = 0;
