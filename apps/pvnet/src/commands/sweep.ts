@@ -228,7 +228,7 @@ export function sweepCommand(): Command {
     .addOption(new Option("--no-progress", "no progress bar (it is drawn only on a terminal, when no result goes to stdout)"))
     .addHelpText(
       "after",
-      "\nExamples:\n  pvnet sweep --sizes 64,1496,65535 --modes baseline,persistent --topologies domu-dom0,domu-domu --packets 2000 --out sweep\n  pvnet sweep --directions tx,rx --queues 1,4 --seed 1,2,3 --packets 500 --csv - \n  pvnet sweep --queue redis://127.0.0.1:6379 --sizes 64,1496 --out sweep   (with `pvnet worker --queue redis://127.0.0.1:6379` running)",
+      "\nExamples:\n  pvnet sweep --sizes 64,1496,65535 --modes baseline,persistent --topologies domu-dom0,domu-domu --packets 2000 --out sweep\n  pvnet sweep --directions tx,rx --queues 1,4 --seed 1,2,3 --packets 500 --csv -\n  pvnet sweep --queue redis://127.0.0.1:6379 --sizes 64,1496 --out sweep   (with `pvnet worker --queue redis://127.0.0.1:6379` running)",
     )
     .action(action);
 }
