@@ -65,6 +65,12 @@ describe.skipIf(!built)("the published pvnet command", () => {
       expect(packed.traceDigest).toBe(source.traceDigest);
       expect(packed.counters).toEqual(source.counters);
       expect(packed.hypercalls).toEqual(source.hypercalls);
+      // The sweep's bundled pool (tinypool starts its threads from dist/entry/worker.js): the CSV has
+      // no wall-clock column, so the packed command writes the source checkout's bytes.
+      const sweep = ["sweep", "--sizes", "64", "--modes", "baseline,persistent", "--packets", "20", "--jobs", "2", "--csv", "-"];
+      const packedCsv = npx(...sweep);
+      expect(packedCsv.trimEnd().split("\n")).toHaveLength(3);
+      expect(packedCsv).toBe(execFileSync(process.execPath, [join(APP, "bin", "pvnet.mjs"), ...sweep], { encoding: "utf8" }));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
