@@ -26,3 +26,6 @@ export {
 export { xenvifStartXmit } from "./interface.js";
 export { type PersistentGrantStats, XENVIF_MAX_PGRANTS } from "./pgrant.js";
 export { type BackendInfo, Netback, type NetbackOutstanding } from "./xenbus.js";
+// Types reached through the public API (typedoc documents them beside it).
+export type { NetbackContext, XenvifPktState, XenvifRxChunk, XenvifTxCb } from "./common.js";
+export type { PersistentGrantTree } from "./pgrant.js";

@@ -14,3 +14,7 @@ export {
   RX_COPY_THRESHOLD,
 } from "./common.js";
 export { Netfront, type NetfrontOutstanding } from "./netfront.js";
+// Types reached through the public API (typedoc documents them beside it).
+export type { DeferredGrant, NetfrontInfo, NetfrontQueue, NetfrontRxInfo } from "./common.js";
+export type { LateEoiState } from "./events.js";
+export type { TxReqBuilder } from "./tx.js";
