@@ -229,12 +229,12 @@ describe("pvnet command line", () => {
   });
 
   test("demo boots two domains and delivers every notification, reproducibly", () => {
-    const first = pvnet("demo");
+    const first = pvnet("demo", "--json");
     expect(first.code).toBe(0);
     const report = JSON.parse(first.stdout);
     expect(report.domains.map((d: { domid: number }) => d.domid)).toEqual([0, 1]);
     expect(report.eventChannel.upcallsInDom0).toBe(report.eventChannel.notifications);
     expect(report.hypercalls.byOp["event_channel_op:send"].calls).toBe(4);
-    expect(pvnet("demo").stdout).toBe(first.stdout);
+    expect(pvnet("demo", "--json").stdout).toBe(first.stdout);
   });
 });

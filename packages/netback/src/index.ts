@@ -55,3 +55,6 @@ export {
   xenvifDisconnectCtrl,
   xenvifHashSelectQueue,
 } from "./ctrl.js";
+// Types reached through the public API (typedoc documents them beside it).
+export type { NetbackContext, XenvifPktState, XenvifRxChunk, XenvifTxCb } from "./common.js";
+export type { PersistentGrantTree } from "./pgrant.js";

@@ -3,11 +3,13 @@
  * back end answering, spin-then-wait event channels, RING_PUSH_*_AND_CHECK_NOTIFY and
  * RING_FINAL_CHECK_*), for batches of 1, 8, 32 and 64 requests per push, next to
  * MessagePort.postMessage carrying the same 12-byte requests and 8-byte responses with the same
- * window of 256 outstanding requests between two worker threads. Measured in one run; each figure
- * is the median of REPEATS runs. Writes bench-results/ring.json.
+ * window of 256 outstanding requests between two worker threads. Measured in one run on tinybench
+ * (WARMUP_REPEATS untimed runs, then REPEATS timed ones per transport, each timed inside the
+ * workers); each figure is the median of the timed runs, with its best, variance and margin of
+ * error. Writes bench-results/ring.json.
  */
 import { MessageChannel, type Worker } from "node:worker_threads";
-import { benchHost, startTsWorker, writeBenchResult } from "@pvnet/testkit";
+import { Bench, benchHost, benchOptions, benchStats, startTsWorker, writeBenchResult } from "@pvnet/testkit";
 import { runPump } from "../test/pump.js";
 
 /**
@@ -15,6 +17,8 @@ import { runPump } from "../test/pump.js";
  * can push a run into the sleep/wake regime (see EVTCHN_SPIN_ITERATIONS).
  */
 const REPEATS = 5;
+/** Untimed runs per transport first (JIT of the pump loops and of the workers' start-up). */
+const WARMUP_REPEATS = 1;
 const BATCHES = [1, 8, 32, 64] as const;
 /** Entries per ring run: ~0.1-0.5 s undisturbed, a few seconds at worst in the sleep/wake regime. */
 const RING_ENTRIES: Record<(typeof BATCHES)[number], number> = { 1: 1_000_000, 8: 2_000_000, 32: 3_000_000, 64: 3_000_000 };
@@ -26,10 +30,12 @@ const PORT_WINDOW = 256;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const best = (xs: number[]) => Math.max(...xs);
 
-async function ringRate(batch: (typeof BATCHES)[number]): Promise<{ rate: number; sleeps: number; notifies: number }> {
+async function ringRate(batch: (typeof BATCHES)[number]): Promise<{ rate: number; sleeps: number; notifies: number; ms: number }> {
   const { front, back } = await runPump(RING_ENTRIES[batch], batch);
   if (!front.ok || !back.ok) throw new Error(`ring run failed: ${front.reason ?? back.reason}`);
-  return { rate: (front.entries / front.elapsedNs) * 1e9, sleeps: front.sleeps + back.sleeps, notifies: front.notifies + back.notifies };
+  // ms: the time RING_ENTRIES[batch] requests take at the rate the front end measured.
+  const rate = (front.entries / front.elapsedNs) * 1e9;
+  return { rate, sleeps: front.sleeps + back.sleeps, notifies: front.notifies + back.notifies, ms: (RING_ENTRIES[batch] / rate) * 1e3 };
 }
 
 function message<T>(w: Worker): Promise<T> {
@@ -58,15 +64,44 @@ async function portRate(): Promise<number> {
 
 const portRuns: number[] = [];
 const ringRuns = new Map<number, Array<{ rate: number; sleeps: number; notifies: number }>>(BATCHES.map((b) => [b, []]));
-for (let r = 0; r < REPEATS; r++) {
-  // Interleave the two transports so drift in machine load hits both alike.
-  portRuns.push(await portRate());
-  for (const b of BATCHES) ringRuns.get(b)?.push(await ringRate(b));
+const bench = new Bench({ name: "ring", ...benchOptions(REPEATS, WARMUP_REPEATS) });
+/** Whether the task now running is in its timed phase (tinybench calls beforeAll with the phase). */
+let timed = false;
+const phase = {
+  beforeAll(mode?: "run" | "warmup") {
+    timed = mode === "run";
+  },
+};
+bench.add(
+  "postMessage",
+  async () => {
+    const rate = await portRate();
+    if (timed) portRuns.push(rate);
+    return { overriddenDuration: (PORT_ENTRIES / rate) * 1e3 };
+  },
+  phase,
+);
+for (const b of BATCHES) {
+  bench.add(
+    `ring batch ${b}`,
+    async () => {
+      const r = await ringRate(b);
+      if (timed) ringRuns.get(b)?.push(r);
+      return { overriddenDuration: r.ms };
+    },
+    phase,
+  );
 }
+await bench.run();
+const [portTask, ...ringTasks] = bench.tasks;
+if (portTask === undefined || ringTasks.length !== BATCHES.length) throw new Error("bench lost a task");
+const portWall = benchStats(portTask, PORT_ENTRIES);
 const postMessageRps = median(portRuns);
 const postMessageBest = best(portRuns);
-const ring = BATCHES.map((batch) => {
+const ring = BATCHES.map((batch, i) => {
   const runs = ringRuns.get(batch) ?? [];
+  const task = ringTasks[i];
+  if (task === undefined) throw new Error(`no task for batch ${batch}`);
   const rates = runs.map((x) => x.rate);
   return {
     batch,
@@ -77,6 +112,8 @@ const ring = BATCHES.map((batch) => {
     ratioToPostMessageBest: Number((best(rates) / postMessageBest).toFixed(1)),
     sleepsPerRunMedian: median(runs.map((x) => x.sleeps)),
     notifiesPerRunMedian: median(runs.map((x) => x.notifies)),
+    // Every timed run per request (tinybench): median, mean, variance, sd, rme.
+    wall: benchStats(task, RING_ENTRIES[batch]),
   };
 });
 const result = {
@@ -84,11 +121,14 @@ const result = {
   what: "12-byte requests + 8-byte responses between two worker threads: one shared ring vs MessagePort.postMessage",
   host: benchHost(),
   repeats: REPEATS,
+  warmupRepeats: WARMUP_REPEATS,
+  harness: "tinybench; each transport's runs in a row (warm-up first), timed inside the workers",
   postMessage: {
     entries: PORT_ENTRIES,
     window: PORT_WINDOW,
     requestsPerSecondMedian: Math.round(postMessageRps),
     requestsPerSecondBest: Math.round(postMessageBest),
+    wall: portWall,
   },
   ring,
   goal: "ring >= 50x postMessage",

@@ -1,9 +1,9 @@
 /**
  * build_skb vs alloc_skb + copy for receive buffers of 64 and 1500 bytes (Linux f6b10209b90d,
  * "virtio-net: switch to use build_skb() for small buffer", 2017). Both paths run side by side in
- * one process, alternating rounds, and the
- * median round of each is reported, with the ratio. Also reports the modelled cost per skb on the
- * Xeon E5-1650 v2 host profile (deterministic: the sum of the charged operation costs).
+ * one process on tinybench (warm-up rounds, then ROUNDS timed rounds of ROUND_SKBS skbs each); the
+ * median round of each is reported with its variance and margin of error, and the ratio. Also
+ * reports the modelled cost per skb on the Xeon E5-1650 v2 host profile (deterministic: the sum of the charged operation costs).
  *
  * build_skb: carve a receive buffer from the NAPI page_frag cache (headroom NET_SKB_PAD +
  *   NET_IP_ALIGN, tailroom for skb_shared_info), build the skb around it, reserve, put, free.
@@ -12,13 +12,14 @@
  * The device's write of the packet into the buffer is not part of either path.
  */
 import { Hypervisor, type Vcpu, XEON_E5_1650V2 } from "@pvnet/hypervisor";
-import { benchHost, writeBenchResult } from "@pvnet/testkit";
+import { Bench, benchHost, benchOptions, benchStats, writeBenchResult } from "@pvnet/testkit";
 import { NET_IP_ALIGN, NET_SKB_PAD, newBufferRef, type Page, PagePool, SkbAllocator, skbHeadAlign } from "../src/index.js";
 
 const SIZES = [64, 1500] as const;
-/** skbs per timed round; rounds per path (alternating). */
+/** skbs per timed round; timed rounds per path; warm-up rounds per path (JIT, page caches). */
 const ROUND_SKBS = 200_000;
 const ROUNDS = 7;
+const WARMUP_ROUNDS = 2;
 const MODEL_SKBS = 10_000;
 
 const hv = new Hypervisor({ frames: 8192, seed: 1, profile: XEON_E5_1650V2 });
@@ -55,18 +56,6 @@ function allocCopyPath(len: number, n: number): void {
   }
 }
 
-function timeRound(fn: (len: number, n: number) => void, len: number): number {
-  const t0 = process.hrtime.bigint();
-  fn(len, ROUND_SKBS);
-  const ns = Number(process.hrtime.bigint() - t0);
-  return (ROUND_SKBS * 1e9) / ns;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-}
-
 function modelledNs(fn: (len: number, n: number) => void, len: number): number {
   vcpu.actor.account.reset();
   fn(len, MODEL_SKBS);
@@ -76,22 +65,21 @@ function modelledNs(fn: (len: number, n: number) => void, len: number): number {
 const results: Record<string, unknown> = {};
 const started = process.hrtime.bigint();
 for (const len of SIZES) {
-  // Warm up both paths (JIT, page caches).
-  buildSkbPath(len, ROUND_SKBS / 4);
-  allocCopyPath(len, ROUND_SKBS / 4);
-  const build: number[] = [];
-  const copy: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    build.push(timeRound(buildSkbPath, len));
-    copy.push(timeRound(allocCopyPath, len));
-  }
-  const b = median(build);
-  const c = median(copy);
+  const bench = new Bench({ name: `skb ${len}`, ...benchOptions(ROUNDS, WARMUP_ROUNDS) });
+  bench.add("build_skb", () => buildSkbPath(len, ROUND_SKBS));
+  bench.add("alloc_skb + copy", () => allocCopyPath(len, ROUND_SKBS));
+  bench.runSync();
+  const [buildTask, copyTask] = bench.tasks;
+  if (buildTask === undefined || copyTask === undefined) throw new Error("bench lost a task");
+  const build = benchStats(buildTask, ROUND_SKBS);
+  const copy = benchStats(copyTask, ROUND_SKBS);
+  const b = build.opsPerSecMedian;
+  const c = copy.opsPerSecMedian;
   const mb = modelledNs(buildSkbPath, len);
   const mc = modelledNs(allocCopyPath, len);
   results[String(len)] = {
-    buildSkb: { skbsPerSec: Math.round(b), nsPerSkb: +(1e9 / b).toFixed(1), modelledNsPerSkb: +mb.toFixed(2) },
-    allocSkbCopy: { skbsPerSec: Math.round(c), nsPerSkb: +(1e9 / c).toFixed(1), modelledNsPerSkb: +mc.toFixed(2) },
+    buildSkb: { skbsPerSec: b, nsPerSkb: +(1e9 / b).toFixed(1), modelledNsPerSkb: +mb.toFixed(2), wall: build },
+    allocSkbCopy: { skbsPerSec: c, nsPerSkb: +(1e9 / c).toFixed(1), modelledNsPerSkb: +mc.toFixed(2), wall: copy },
     ratioBuildOverCopy: +(b / c).toFixed(3),
     modelledRatioBuildOverCopy: +(mc / mb).toFixed(3),
   };
@@ -100,10 +88,12 @@ alloc.drain();
 
 const out = {
   name: "skb",
-  what: "build_skb vs alloc_skb + copy of a received packet, skbs/s (median of alternating rounds) and modelled ns/skb",
+  what: "build_skb vs alloc_skb + copy of a received packet, skbs/s (median of the timed rounds) and modelled ns/skb",
   method: {
     roundSkbs: ROUND_SKBS,
     rounds: ROUNDS,
+    warmupRounds: WARMUP_ROUNDS,
+    harness: "tinybench (wall.* per skb: median, mean, variance, sd, rme of the timed rounds)",
     modelSkbs: MODEL_SKBS,
     headroom,
     profile: XEON_E5_1650V2.name,

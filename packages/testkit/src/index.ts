@@ -9,6 +9,8 @@ import { fileURLToPath } from "node:url";
 import { availableParallelism, cpus } from "node:os";
 import { Worker, type WorkerOptions } from "node:worker_threads";
 
+export { Bench, type BenchOptions, type BenchStats, benchOptions, benchStats, type Task } from "./bench.js";
+
 /** The monorepo root: the nearest folder above this file holding pnpm-workspace.yaml. */
 export const REPO_ROOT: string = findUp(dirname(fileURLToPath(import.meta.url)), "pnpm-workspace.yaml");
 

@@ -82,3 +82,6 @@ export {
   xenbusWatchOtherend,
 } from "./xenbus.js";
 export { type XenbusKernel, type XenwatchRunner, xenbusInit } from "./xenwatch.js";
+// Types reached through the public API (typedoc documents them beside it).
+export type { Actor } from "./tree.js";
+export type { GatherValue } from "./xenbus.js";

@@ -86,7 +86,8 @@ export function xenbusReadFeature(conn: XenstoreClient, dir: string, name: strin
 
 /** What xenbusGather reads each key as. */
 export type XenbusGatherType = "int" | "string" | "feature";
-type GatherValue<T extends XenbusGatherType> = T extends "string" ? string : T extends "feature" ? boolean : number;
+/** The type xenbusGather gives a key read as `T`. */
+export type GatherValue<T extends XenbusGatherType> = T extends "string" ? string : T extends "feature" ? boolean : number;
 
 /**
  * xenbus_gather: read several keys of `dir` at once. "int" and "string" keys must exist (ENOENT

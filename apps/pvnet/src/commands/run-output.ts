@@ -24,7 +24,8 @@ function counterRows(counters: Readonly<Record<string, number>>): (string | numb
   return rows;
 }
 
-function hypercallTable(h: RunReport["hypercalls"]): string {
+/** Hypercalls by op, with what a call and an op are (`pvnet run` and `pvnet demo`). */
+export function hypercallTable(h: RunReport["hypercalls"]): string {
   const rows = Object.entries(h.byOp).map(([op, c]) => [op, c.calls, c.ops, c.calls > 0 ? (c.ops / c.calls).toFixed(2) : "-"]);
   return `${table("Hypercalls by op (connection and traffic)", ["op", "calls", "ops", "ops/call"], rows)}  A call is one trap into Xen; it can carry several ops (a batch of grant copies, or a\n  multicall, which counts as one call carrying N ops). ${formatCount(h.entries)} entries into Xen, ${formatCount(h.multicalls)} multicalls.\n`;
 }
