@@ -147,6 +147,7 @@ export interface NetfrontOptions {
    * the ring full, spin on `rsp_prod`. Default false (Linux: interrupts, rsp_event re-armed).
    */
   readonly busyPoll?: boolean;
+  /**
    * Receive with build_skb around the granted page (rx-build-skb.ts) instead of Linux netfront's
    * napi_alloc_skb + copy of the headers. Not what Linux netfront does: it is the technique of
    * virtio-net's "switch to use build_skb() for small buffer" (2017) applied to netfront. Buffers
