@@ -1,13 +1,13 @@
 /**
  * The worker thread of `pvnet reproduce`: runs every point of the table one after the other with
- * the run probe installed (progress, Ctrl-C), posting one message per finished point, then
+ * the run probe's hooks in the host's runner (progress, Ctrl-C), posting one message per finished point, then
  * `done`; an interrupt posts what the unfinished point had measured, an error the error. The main
  * thread stays free to draw progress and take signals, as for `pvnet run`.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { HOST_PROFILES } from "@pvnet/hypervisor";
 import { runDomuDom0 } from "../topology/domu-dom0.js";
-import { installProbe, RunInterrupted } from "./run-probe.js";
+import { RunInterrupted, runProbe } from "./run-probe.js";
 import type { PartialRun } from "./run-worker.js";
 import type { ReproducePoint, ReproducePointResult } from "./reproduce.js";
 
@@ -28,7 +28,7 @@ export type ReproduceWorkerMessage =
   | { readonly kind: "error"; readonly index: number; readonly name: string; readonly message: string; readonly stack: string | undefined };
 
 const data = workerData as ReproduceWorkerData;
-const state = installProbe(new Float64Array(data.progress), new Int32Array(data.stop));
+const { state, hooks } = runProbe(new Float64Array(data.progress), new Int32Array(data.stop));
 const post = (m: ReproduceWorkerMessage) => parentPort?.postMessage(m);
 const profile = HOST_PROFILES[data.profile];
 
@@ -47,7 +47,7 @@ try {
   if (profile === undefined) throw new Error(`no cost profile '${data.profile}'`);
   for (; index < data.points.length; index++) {
     const p = data.points[index] as ReproducePoint;
-    const r = await runDomuDom0({ ...p.options, profile });
+    const r = await runDomuDom0({ ...p.options, profile, hooks });
     const bottleneck = bottleneckName((r.modelled as { bottleneck?: unknown }).bottleneck);
     post({
       kind: "point",
