@@ -7,8 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { HOST_PROFILES } from "@pvnet/hypervisor";
 import { runDomuDom0 } from "../topology/domu-dom0.js";
-import { RunInterrupted, runProbe } from "./run-probe.js";
-import type { PartialRun } from "./run-worker.js";
+import { type PartialRun, partialRun, RunInterrupted, runProbe } from "./run-probe.js";
 import type { ReproducePoint, ReproducePointResult } from "./reproduce.js";
 
 export interface ReproduceWorkerData {
@@ -66,18 +65,7 @@ try {
   post({ kind: "done" });
 } catch (e) {
   if (e instanceof RunInterrupted) {
-    const hv = state.hv;
-    post({
-      kind: "interrupted",
-      index,
-      partial: {
-        delivered: state.delivered,
-        events: state.events,
-        virtualNs: hv?.sim.clock.now() ?? 0,
-        hypercalls: hv?.stats.snapshot(),
-        busyNs: Object.fromEntries((hv?.sim.allActors() ?? []).map((a) => [a.name, Math.round(a.account.busyNs)])),
-      },
-    });
+    post({ kind: "interrupted", index, partial: partialRun(state) });
   } else {
     const err = e instanceof Error ? e : new Error(String(e));
     post({ kind: "error", index, name: err.name, message: err.message, stack: err.stack });

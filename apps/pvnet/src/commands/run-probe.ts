@@ -96,3 +96,24 @@ export function runProbe(progress: Float64Array, stop: Int32Array, sliceEvents =
   };
   return { state, hooks };
 }
+
+/** What was measured when a run was interrupted. */
+export interface PartialRun {
+  readonly delivered: number;
+  readonly events: number;
+  readonly virtualNs: number;
+  readonly hypercalls: unknown;
+  readonly busyNs: Record<string, number>;
+}
+
+/** The partial measurement a worker posts when Ctrl-C stopped its run (pvnet run and reproduce). */
+export function partialRun(state: ProbeState): PartialRun {
+  const hv = state.hv;
+  return {
+    delivered: state.delivered,
+    events: state.events,
+    virtualNs: hv?.sim.clock.now() ?? 0,
+    hypercalls: hv?.stats.snapshot(),
+    busyNs: Object.fromEntries((hv?.sim.allActors() ?? []).map((a) => [a.name, Math.round(a.account.busyNs)])),
+  };
+}

@@ -6,7 +6,7 @@
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { type DomuDom0Options, runDomuDom0 } from "../topology/domu-dom0.js";
 import { runDomuDomu } from "../topology/domu-domu.js";
-import { type OperationTimes, RunInterrupted, runProbe } from "./run-probe.js";
+import { type OperationTimes, type PartialRun, partialRun, RunInterrupted, runProbe } from "./run-probe.js";
 
 export interface RunWorkerData {
   readonly topology: "domu-dom0" | "domu-domu";
@@ -19,14 +19,7 @@ export interface RunWorkerData {
   readonly entry: string;
 }
 
-/** What was measured when a run was interrupted. */
-export interface PartialRun {
-  readonly delivered: number;
-  readonly events: number;
-  readonly virtualNs: number;
-  readonly hypercalls: unknown;
-  readonly busyNs: Record<string, number>;
-}
+export type { PartialRun } from "./run-probe.js";
 
 export type RunWorkerMessage =
   | { readonly kind: "report"; readonly report: Awaited<ReturnType<typeof runDomuDom0>> | Awaited<ReturnType<typeof runDomuDomu>>; readonly operations: OperationTimes }
@@ -55,17 +48,7 @@ try {
   post({ kind: "report", report, operations: state.trafficOps });
 } catch (e) {
   if (e instanceof RunInterrupted) {
-    const hv = state.hv;
-    post({
-      kind: "interrupted",
-      partial: {
-        delivered: state.delivered,
-        events: state.events,
-        virtualNs: hv?.sim.clock.now() ?? 0,
-        hypercalls: hv?.stats.snapshot(),
-        busyNs: Object.fromEntries((hv?.sim.allActors() ?? []).map((a) => [a.name, Math.round(a.account.busyNs)])),
-      },
-    });
+    post({ kind: "interrupted", partial: partialRun(state) });
   } else {
     const err = e instanceof Error ? e : new Error(String(e));
     const code = (err as { code?: unknown }).code;
