@@ -54,16 +54,19 @@ describe("netfront busyPoll (MiniOS's busy-polling TX)", () => {
     for (const { r } of [linux, poll]) {
       expect(r.packetsDelivered).toBe(PACKETS);
       expect(r.corrupt).toBe(0);
-      expect(r.outOfOrder).toBe(0);
+      // pktgen sends each packet `burst` times: the sink sees burst - 1 of them again.
+      expect(r.outOfOrder).toBe(PACKETS - PACKETS / burst);
       expect(r.bytesDelivered).toBe(64 * PACKETS);
       expect(r.counters.persistent_grants).toBe(persistent ? 1 : 0);
     }
-    // Linux's netfront re-arms rsp_event after (nearly) every reap; the busy poller never writes it.
-    expect(linux.writes).toBeGreaterThan(PACKETS / 2);
+    // Linux's netfront re-arms rsp_event after each reap that emptied the ring (on a busy ring,
+    // once per batch of completions); the busy poller never writes it.
+    expect(linux.writes).toBeGreaterThan(PACKETS / 256);
     expect(poll.writes).toBe(0);
-    // Dom0 notifies Linux's netfront of completions; the busy poller only once, the first push
-    // crossing SHARED_RING_INIT's rsp_event = 1, and it takes that one interrupt only.
-    expect(linux.notifies).toBeGreaterThan(PACKETS / 4 / burst);
+    // Dom0 notifies Linux's netfront of completions, once per batch that crossed rsp_event; the
+    // busy poller only once, the first push crossing SHARED_RING_INIT's rsp_event = 1, and it
+    // takes that one interrupt only.
+    expect(linux.notifies).toBeGreaterThan(PACKETS / 256);
     expect(poll.notifies).toBe(1);
     expect(poll.r.frontend.interrupts).toBe(1);
     // Every TX response was still reaped (by the sender after each push), none is left.

@@ -136,10 +136,35 @@ describe("pvnet command line", () => {
     expect(text).toMatch(/^grant\.copy +300 +/m);
     expect(text).toMatch(/^d0v0 +[\d.]+ [mun]?s +[\d.]+ %$/m);
     expect(text).toMatch(/^published \(baseline, 1 queue\) +518\.0 Kpps +6\.20 Gbit\/s +model\/published [\d.]+$/m);
+    expect(text).toMatch(/^Speed\n +rate +throughput +basis$/m);
+    expect(text).toContain("published: the persistent-grants RFC (xen-devel, May 2015)");
+    // The guest's netfront under its Linux names, the VCPUs named, the teardown audited.
+    expect(text).toMatch(/^netfront counters \(the guest's eth0\)$/m);
+    expect(text).toMatch(/^tx_packets +300 +net_device$/m);
+    expect(text).toMatch(/^model_tx_requests +\d+ +model$/m);
+    expect(text).toContain("d0 is Dom0 (netback), d1 the guest (netfront; pktgen on d1v1).");
+    expect(text).toContain("Teardown: nothing left after detaching");
     // No published figure for a shape nobody measured.
     expect(pvnet("run", "--pkt-size", "600", "--packets", "50").stdout).not.toContain("published");
     // Not a terminal: no progress bar escape codes.
     expect(text).not.toContain("\u001b[");
+  });
+
+  test("run's tables for persistent grants (the RFC's persistent column), DomU <-> DomU (both vifs, the bridge) and XDP (guest B's receive path)", () => {
+    const pers = pvnet("run", "--pkt-size", "1496", "--packets", "300", "--persistent").stdout;
+    expect(pers).toMatch(/^published \(persistent grants, 1 queue\) +1\.48 Mpps +17\.71 Gbit\/s +model\/published [\d.]+$/m);
+    expect(pers).toMatch(/^model_tx_persistent_copy_bytes +448 800 +model$/m);
+    const out = pvnet("run", "--topology", "domu-domu", "--pkt-size", "64", "--packets", "100", "--xdp", "tx");
+    expect(out.code).toBe(0);
+    const text = out.stdout;
+    expect(text).toContain("Sender's vif counters (guest A's TX enters Dom0)");
+    expect(text).toContain("Receiver's vif counters (guest B's RX leaves Dom0)");
+    expect(text).toMatch(/^xdp_tx +100$/m);
+    expect(text).toMatch(/^forwarded +100 +sent out of the one port/m);
+    expect(text).toMatch(/^filtered +100 +dropped: the destination sits behind the port they came in on$/m);
+    expect(text).toContain("d0 is Dom0 (netback and the bridge), d1 guest A (netfront; pktgen on d1v1), d2 guest B (netfront).");
+    expect(text).not.toContain("published");
+    expect(text).toContain("Teardown: nothing left after detaching");
   });
 
   test.skipIf(!existsSync("/usr/bin/script"))("on a terminal a run draws a progress bar of frames delivered, and none with --json", () => {
@@ -199,6 +224,21 @@ describe("pvnet command line", () => {
     const bad = pvnet("run", "--direction", "sideways", "--pkt-size", "64", "--packets", "1");
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("option '--direction <dir>' argument 'sideways' is invalid. Allowed choices are tx, rx.");
+  });
+
+  test("run --debugfs prints netback's debugfs files and the grant table; --json carries the same under debugfs and grantTable", () => {
+    const args = ["run", "--direction", "rx", "--pkt-size", "64", "--packets", "200", "--persistent", "--burst", "8"];
+    const human = pvnet(...args, "--debugfs");
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain("# cat /sys/kernel/debug/xen-netback/vif1.0/io_ring_q0\nQueue 0\nTX: nr_ents 256\n");
+    expect(human.stdout).toContain("# cat /sys/kernel/debug/xen-netback/vif1.0/pgrants_q0\nQueue 0\n");
+    expect(human.stdout).toMatch(/^TLB flushes avoided .* +\d+$/m);
+    const json = JSON.parse(pvnet(...args, "--json").stdout);
+    expect(Object.keys(json.debugfs)).toEqual(["vif1.0/io_ring_q0", "vif1.0/pgrants_q0"]);
+    expect(human.stdout).toContain(json.debugfs["vif1.0/pgrants_q0"]);
+    expect(json.debugfs["vif1.0/pgrants_q0"]).toContain(`RX tree: entries ${json.counters.persistent_rx_entries} max 256 hits ${json.counters.persistent_rx_hits}`);
+    expect(json.grantTable).toMatchObject({ unmapOps: 0, tlbFlushes: 0 });
+    expect(json.grantTable.copyOps).toBe(json.hypercalls.byOp["grant_table_op:copy"].ops);
   });
 
   test("run --topology domu-domu carries guest A's frames to guest B through the bridge", () => {

@@ -13,8 +13,8 @@ import { straightenedLayout } from "../src/report/layout.js";
 const bin = fileURLToPath(new URL("../bin/pvnet.mjs", import.meta.url));
 /** Frames per scenario in these tests: few, so the 13 scenarios run in seconds. */
 const PACKETS = 40;
-/** The four charts of the report, in page order. */
-const CHARTS = ["throughput", "published", "operations", "layout"];
+/** The five charts of the report, in page order. */
+const CHARTS = ["throughput", "published", "operations", "layout", "maptrack"];
 /** Debian's chromium, as `.ci/run` installs it. */
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
@@ -24,6 +24,7 @@ interface Summary {
   conditions: { packets: number; seed: number; profile: string };
   charts: { id: string; title: string; points: number }[];
   scenarios: { id: string; packetsSent: number; packetsDelivered: number; corrupt: number; modelledMpps: number; traceDigest: string }[];
+  manyGuests: { guests: number; maptrack: string; gbit: number; lockBusy: number; delivered: number; sent: number; corrupt: number }[];
 }
 
 let dir: string;
@@ -51,7 +52,7 @@ function figures(page: string): { id: string; points: number; body: string }[] {
 
 describe("pvnet report", () => {
   test("runs every scenario to full, intact delivery, as pvnet run would (same trace digest)", () => {
-    expect(summary.conditions).toEqual({ packets: PACKETS, seed: 1, profile: "xeon-e5-1650v2" });
+    expect(summary.conditions).toEqual({ packets: PACKETS, seed: 1, profile: "hostA" });
     expect(summary.scenarios.map((s) => s.id)).toEqual([
       "tx-64-baseline",
       "tx-1496-baseline",
@@ -90,7 +91,14 @@ describe("pvnet report", () => {
       expect(marks, f.id).toBe(f.points);
       expect(f.body).toMatch(/<figcaption>[^<]*seed[^<]*<\/figcaption>|<figcaption>[^<]*computed, not timed[^<]*<\/figcaption>/);
     }
-    const [throughput, published, operations, layout] = figs;
+    const [throughput, published, operations, layout, maptrack] = figs;
+    // 1, 2, 4, 8 and 16 guests under each of the three free lists, every frame delivered intact.
+    expect(maptrack?.points).toBe(15);
+    for (const p of summary.manyGuests) expect([p.delivered, p.corrupt], `${p.guests} ${p.maptrack}`).toEqual([p.sent, 0]);
+    const at16 = (v: string) => summary.manyGuests.find((p) => p.guests === 16 && p.maptrack === v) as Summary["manyGuests"][number];
+    // The single lock is held most of the 16-guest run and holds the aggregate below the per-VCPU lists'.
+    expect(at16("single-locked").gbit).toBeLessThan(at16("per-vcpu-lockfree").gbit);
+    expect(at16("single-locked").lockBusy).toBeGreaterThan(0.5);
     // 3 sizes x 2 grant modes x 2 directions.
     expect(throughput?.points).toBe(12);
     // Every published row is drawn with its published figure, next to the modelled one.

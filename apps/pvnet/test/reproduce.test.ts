@@ -3,7 +3,6 @@ import { fileURLToPath } from "node:url";
 import { HOST_PROFILES } from "@pvnet/hypervisor";
 import { REPO_ROOT } from "@pvnet/testkit";
 import { describe, expect, test } from "vitest";
-import { formatCount } from "../src/cli-format.js";
 import { PUBLISHED_BASELINE_MPPS, PUBLISHED_PERSISTENT_MPPS } from "../src/commands/published.js";
 import { RFC_CLONE_SKBS, reproducePoints, reproduceProfileName, reproduceResults, reproduceRows, runReproduce } from "../src/commands/reproduce.js";
 import { runDomuDom0 } from "../src/topology/domu-dom0.js";
@@ -41,7 +40,9 @@ describe("pvnet reproduce", () => {
       expect(r.baseline as number).toBeGreaterThan(0);
       expect(r.ratio).toBeCloseTo((r.persistent as number) / (r.baseline as number), 12);
       expect(r.ratioError).toBeCloseTo((r.ratio as number) / (r.publishedRatio as number) - 1, 12);
-      expect(r.delivered).toBe(2 * PACKETS);
+      // pktgen has no window: on RX, netback drops the frame that finds its queue full (and stops it).
+      if (r.direction === "tx") expect(r.delivered).toBe(2 * PACKETS);
+      else expect(r.delivered as number).toBeGreaterThan(PACKETS);
       expect(r.corrupt).toBe(0);
     }
     const minios = rows.filter((r) => r.busyPoll === true);
@@ -52,7 +53,7 @@ describe("pvnet reproduce", () => {
     const profile = HOST_PROFILES[(pktgen[0] as { profile: string }).profile];
     for (const [i, persistent] of [[0, false], [3, true]] as const) {
       const r = pktgen[i] as { direction: "tx" | "rx"; pktSize: number; baseline: number; persistent: number };
-      const direct = await runDomuDom0({ direction: r.direction, pktSize: r.pktSize, packets: PACKETS, seed: 1, burst: 1, cloneSkbs: RFC_CLONE_SKBS, persistent, ...(profile === undefined ? {} : { profile }) });
+      const direct = await runDomuDom0({ direction: r.direction, pktSize: r.pktSize, packets: PACKETS, seed: 1, burst: 1, cloneSkbs: RFC_CLONE_SKBS, windowBytes: 0, persistent, ...(profile === undefined ? {} : { profile }) });
       expect(persistent ? r.persistent : r.baseline).toBe(direct.modelled.mpps);
     }
   });
@@ -61,7 +62,7 @@ describe("pvnet reproduce", () => {
     const out = pvnet("reproduce", "--packets", String(PACKETS), "--seed", "2");
     expect(out.code).toBe(0);
     const lines = out.stdout.split("\n");
-    expect(lines[0]).toBe(`pvnet reproduce --host hostA: DomU <-> Dom0, Mpps (profile ${HOST_PROFILES.hostA === undefined ? "xeon-e5-1650v2" : "hostA"}, seed 2)`);
+    expect(lines[0]).toBe(`pvnet reproduce --host hostA: DomU <-> Dom0, Mpps (profile hostA, seed 2)`);
     expect(lines[1]).toMatch(/^test +pub base +pub pers +model base +model pers +pub ratio +model ratio +error +error base\/pers +bottleneck$/);
     const tx64 = lines.find((l) => l.startsWith("1 queue TX, pkt 64 "));
     // Published 1.24 -> 1.82 Mpps: ratio 1.47x, then the model's figures and signed errors.
@@ -69,13 +70,13 @@ describe("pvnet reproduce", () => {
     expect(lines.find((l) => l.startsWith("1 queue RX, pkt 65535 "))).toMatch(/ 0\.0525 +0\.0978 /);
     // The MiniOS row has no published baseline (nor ratio): those columns are empty.
     const minios = lines.find((l) => l.startsWith("MiniOS TX, pkt 64, burst 8, busy-poll ")) as string;
-    expect(minios).toMatch(/^MiniOS TX, pkt 64, burst 8, busy-poll +4\.17 +\d\.\d+ +\d\.\d+ +\d\.\d\dx +- \/ [+-]\d+%$/);
+    expect(minios).toMatch(/^MiniOS TX, pkt 64, burst 8, busy-poll +4\.17 +\d\.\d+ +\d\.\d+ +\d\.\d\dx +- \/ [+-]\d+% +d0v0 on pCPU 0: [\w.]+ \d+%.*$/);
     const header = lines[1] as string;
     expect(minios.indexOf("4.17") + 4).toBe(header.indexOf("pub pers") + 8); // under "pub pers", "pub base" empty
-    expect(out.stdout).toContain(`${formatCount(14 * PACKETS)} frames delivered in all, 0 corrupt.`);
+    expect(out.stdout).toMatch(/\n {2}[\d ]+ frames delivered in all, 0 corrupt\.\n$/);
   });
 
-  test("an unknown host, or a host without a profile, is one line and exit 2; nothing runs", () => {
+  test("an unknown host is one line and exit 2; nothing runs", () => {
     const unknown = pvnet("reproduce", "--host", "hostC");
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toBe("error: option '--host <name>' argument 'hostC' is invalid. Allowed choices are hostA, hostB.\n");
@@ -83,11 +84,19 @@ describe("pvnet reproduce", () => {
     const bad = pvnet("reproduce", "--packets", "0x10");
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
-    if (HOST_PROFILES.hostB === undefined) {
-      const hostB = pvnet("reproduce", "--host", "hostB", "--json");
-      expect(hostB.code).toBe(2);
-      expect(hostB.stderr).toMatch(/^pvnet reproduce: no cost profile for --host hostB in this build \(profiles: [^\n]+\)\n$/);
-      expect(hostB.stdout).toBe("");
+  });
+
+  test("--host hostB: predictions on the profile derived from host A, no published columns, every frame intact", () => {
+    const out = pvnet("reproduce", "--host", "hostB", "--packets", String(PACKETS), "--json");
+    expect(out.code).toBe(0);
+    const rows = JSON.parse(out.stdout) as Record<string, unknown>[];
+    // The six pktgen rows and MiniOS's, then the iperf rows: host B has no published figure for any.
+    expect(rows.filter((r) => r.kind === "pktgen")).toHaveLength(7);
+    expect(rows.filter((r) => r.kind === "iperf").length).toBeGreaterThan(0);
+    for (const r of rows) {
+      expect(r).toMatchObject({ host: "hostB", profile: "hostB", publishedBaseline: null, publishedPersistent: null, ratioError: null, corrupt: 0 });
+      expect(r.persistent as number).toBeGreaterThan(0);
+      if (r.kind === "pktgen") expect(r.bottleneckPersistent).toMatch(/^(latency \(busiest: )?d\dv\d on pCPU \d+: /);
     }
   });
 

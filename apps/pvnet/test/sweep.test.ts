@@ -101,7 +101,7 @@ describe("pvnet sweep on the local pool", () => {
   test("a point's report equals a fresh `pvnet run --json` of the command it names", () => {
     const json = JSON.parse(readFileSync(join(out, "sweep.json"), "utf8")) as { results: Result[] };
     const r = json.results.find((x) => x.point.topology === "domu-domu" && x.point.pktSize === 64 && x.point.mode === "persistent");
-    expect(r?.command).toBe("pvnet run --topology domu-domu --direction tx --pkt-size 64 --packets 40 --queues 1 --seed 1 --profile xeon-e5-1650v2 --persistent --json");
+    expect(r?.command).toBe("pvnet run --topology domu-domu --direction tx --pkt-size 64 --packets 40 --queues 1 --seed 1 --profile hostA --persistent --json");
     const args = (r?.command ?? "").split(" ").slice(1);
     const run = pvnet(...args);
     expect(run.code).toBe(0);
@@ -115,8 +115,10 @@ describe("pvnet sweep on the local pool", () => {
     expect(s.code).toBe(0);
     const rows = s.stdout.trimEnd().split("\n").slice(1).map((l) => l.split(","));
     expect(rows.map((r) => `${r[3]} ${r[6]}`)).toEqual(["1 3", "1 4", "2 3", "2 4"]);
-    // Different seeds and queue counts are different runs.
-    expect(new Set(rows.map((r) => r[17])).size).toBe(4);
+    // Different queue counts are different runs. A seed only breaks ties between events at the
+    // same virtual time, so two seeds may replay the very same run (1 queue here).
+    expect(new Set(rows.map((r) => r[17])).size).toBeGreaterThanOrEqual(2);
+    expect(rows[0]![17]).not.toBe(rows[2]![17]);
   });
 });
 

@@ -20,6 +20,10 @@ export interface BridgePort {
  */
 export const BRIDGE_FDB_MAX = 1024;
 
+/**
+ * Counters of the bridge: frames received, forwarded to one port, flooded, filtered and too short,
+ * and addresses learned into the forwarding database.
+ */
 export interface BridgeStats {
   received: number;
   forwarded: number;
@@ -31,6 +35,10 @@ export interface BridgeStats {
   learned: number;
 }
 
+/**
+ * Dom0's learning bridge between vifs (Linux net/bridge: br_handle_frame, br_fdb_update,
+ * br_forward, br_flood) with a bounded forwarding database.
+ */
 export class LearningBridge {
   readonly stats: BridgeStats = { received: 0, forwarded: 0, flooded: 0, filtered: 0, runts: 0, learned: 0 };
   private readonly ports: BridgePort[] = [];
@@ -43,10 +51,15 @@ export class LearningBridge {
     return this.fdb.size;
   }
 
+  /** Attach a port (brctl addif): frames from it are learned and forwarded, and it takes part in floods. */
   addPort(port: BridgePort): void {
     this.ports.push(port);
   }
 
+  /**
+   * Detach a port (brctl delif): it leaves the flood set and its forwarding-database entries are
+   * flushed (br_fdb_delete_by_port).
+   */
   removePort(port: BridgePort): void {
     const i = this.ports.indexOf(port);
     if (i >= 0) this.ports.splice(i, 1);

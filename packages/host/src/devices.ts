@@ -26,6 +26,10 @@ export interface KernelMemory {
   readonly skbs: SkbAllocator;
 }
 
+/**
+ * A domain's kernel memory for `queues` vif queues: a page pool bounded to what the rings and RX
+ * buffers need plus traffic, and an skb allocator on it, both charging the domain's per-CPU costs.
+ */
 export function kernelMemory(host: Host, kernel: Kernel, queues: number): KernelMemory {
   const costs = host.hv.cpuCosts(kernel.domain);
   const pool = new PagePool(kernel.domain, { limitFrames: PAGES_PER_QUEUE * (queues + 1), costs });
@@ -46,7 +50,7 @@ export function attachVif(
   host: Host,
   guest: Kernel,
   memory: KernelMemory,
-  options: { readonly devid: number; readonly mac: Uint8Array; readonly queues: number } & Pick<NetfrontOptions, "onReceive" | "onQueueWake" | "persistentGrants" | "busyPoll" | "rxBuildSkb">,
+  options: { readonly devid: number; readonly mac: Uint8Array; readonly queues: number } & Pick<NetfrontOptions, "onReceive" | "onQueueWake" | "persistentGrants" | "busyPoll" | "rxBuildSkb" | "ctrl">,
 ): Netfront {
   libxlDeviceGenericAdd(host.toolstack, {
     devicetype: "vif",
@@ -64,6 +68,7 @@ export function attachVif(
       ...(options.persistentGrants === true ? { persistentGrants: true } : {}),
       ...(options.busyPoll === true ? { busyPoll: true } : {}),
       ...(options.rxBuildSkb === true ? { rxBuildSkb: true } : {}),
+      ...(options.ctrl === undefined ? {} : { ctrl: options.ctrl }),
       vcpuOf: (q) => guest.domain.vcpus[q % options.queues] as Vcpu,
     },
   );

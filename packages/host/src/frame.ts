@@ -2,10 +2,15 @@
  * Test traffic frames: Ethernet + IPv4 + UDP (pktgen-like) or TCP (bulk/GSO flows), whose payload
  * starts with a stamp — flow, sequence number, frame size and a CRC-32 over the L4 header, the stamp
  * and the rest of the payload (the IPv4 header has its own checksum) — so a sink can tell a delivered frame from a lost, duplicated, reordered or corrupted
- * one. Header checksums are real (IPv4 header checksum), so checksum offload paths see real bytes.
+ * one. Checksums are as Linux sends them, so checksum offload paths see real bytes and capture
+ * tools decode the frames cleanly: the IPv4 header checksum, a full UDP checksum (RFC 768), and
+ * for TCP (always a GSO packet here, CHECKSUM_PARTIAL) the pseudo-header sum that
+ * tcp_v4_send_check leaves for the device or the backend to finish. TCP sequence numbers count
+ * payload bytes of the flow, as a real stream's do.
  */
 import { crc32 } from "node:zlib";
 
+/** ETH_HLEN: bytes of an Ethernet header (two MACs and the EtherType). */
 export const ETH_HLEN = 14;
 export const ETH_P_IP = 0x0800;
 export const IPV4_HLEN = 20;
@@ -18,14 +23,21 @@ export const STAMP_LEN = 16;
 /** The largest frame netfront may send (XEN_NETIF_MAX_TX_SIZE, 64 KiB - 1). */
 export const MAX_FRAME = 0xffff;
 
+/** Transport of a generated frame: UDP datagrams (pktgen) or TCP segments (GSO for frames above the MTU). */
 export type L4 = "udp" | "tcp";
 
+/**
+ * What a generated frame carries: its flow and sequence number (stamped in the payload and checked
+ * by the sink), length and transport.
+ */
 export interface FrameSpec {
   readonly flow: number;
   readonly seq: number;
   /** Frame length in bytes, Ethernet header included. */
   readonly size: number;
   readonly l4: L4;
+  /** TCP: the header's sequence number (default `seq`); a bulk flow gives its byte offset. */
+  readonly tcpSeq?: number;
   /** Ethernet addresses; by default 00:16:3e:00:00:<flow> and 00:16:3e:ff:00:<flow>. */
   readonly dstMac?: Uint8Array;
   readonly srcMac?: Uint8Array;
@@ -136,12 +148,13 @@ export function writeFrame(buf: Uint8Array, spec: FrameSpec): void {
     put16(buf, l4off, 9000 + (flow & 0xfff));
     put16(buf, l4off + 2, 9);
     put16(buf, l4off + 4, size - l4off);
-    put16(buf, l4off + 6, 0); // no UDP checksum
+    put16(buf, l4off + 6, 0); // filled in below, over the stamped payload
   } else {
     buf.fill(0, l4off, l4off + TCP_HLEN);
     put16(buf, l4off, 40000 + (flow & 0xfff));
     put16(buf, l4off + 2, 5001);
-    put32(buf, l4off + 4, seq >>> 0);
+    // Byte sequence number: the flow's own (TCP flows), else 1 + the payload bytes of the frames before (all of this size), mod 2^32.
+    put32(buf, l4off + 4, (spec.tcpSeq ?? (1 + seq * (size - l4off - TCP_HLEN)) % 0x1_0000_0000) >>> 0);
     buf[l4off + 12] = (TCP_HLEN / 4) << 4;
     buf[l4off + 13] = 0x18; // PSH|ACK
     put16(buf, l4off + 14, 0xffff);
@@ -152,6 +165,31 @@ export function writeFrame(buf: Uint8Array, spec: FrameSpec): void {
   put32(buf, p + 4, seq >>> 0);
   put32(buf, p + 8, size);
   put32(buf, p + 12, stampCrc(buf, l4, size));
+  const l4len = size - l4off;
+  const pseudo = IPPROTO_OF[l4] + l4len + onesSum(buf, ip + 12, ip + 20, 0);
+  if (l4 === "udp") {
+    // RFC 768: a computed 0 is sent as 0xffff (0 means no checksum).
+    put16(buf, l4off + 6, ~fold(onesSum(buf, l4off, size, pseudo)) & 0xffff || 0xffff);
+  } else {
+    // CHECKSUM_PARTIAL: th->check = ~tcp_v4_check(len, saddr, daddr, 0), the folded pseudo-header sum.
+    put16(buf, l4off + 16, fold(pseudo));
+  }
+}
+
+const IPPROTO_OF: Readonly<Record<L4, number>> = { udp: IPPROTO_UDP, tcp: IPPROTO_TCP };
+
+/** One's-complement sum (unfolded) of the big-endian 16-bit words of buf[from, to), plus `sum`. */
+function onesSum(buf: Uint8Array, from: number, to: number, sum: number): number {
+  let i = from;
+  for (; i + 1 < to; i += 2) sum += ((buf[i] as number) << 8) | (buf[i + 1] as number);
+  if (i < to) sum += (buf[i] as number) << 8;
+  return sum;
+}
+
+/** Fold a one's-complement sum to 16 bits. */
+function fold(sum: number): number {
+  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+  return sum;
 }
 
 /** 00:16:3e:<b3>:00:<flow> at `off`. */
@@ -191,12 +229,22 @@ export function ipv4HeaderChecksum(buf: Uint8Array, off: number): number {
   return ~sum & 0xffff;
 }
 
+/** Bytes of a `len`-byte frame that hold its headers and stamp (the most a header-only check reads). */
+export function frameHeaderLen(len: number): number {
+  return Math.min(len, minFrameSize("tcp"));
+}
+
+/** The sink's check of one delivered frame: its flow, sequence number and size when every byte is as generated, else why not. */
 export type FrameVerdict =
   | { readonly ok: true; readonly flow: number; readonly seq: number; readonly size: number }
   | { readonly ok: false; readonly reason: string };
 
-/** Check a received frame `buf[0, len)`: headers, stamp, length and payload CRC. */
-export function verifyFrame(buf: Uint8Array, len = buf.length): FrameVerdict {
+/**
+ * Check a received frame `buf[0, len)`: headers, stamp, length and payload CRC. With
+ * `checkPayload` false only the headers and the stamp are checked (`buf` need hold no more
+ * than `frameHeaderLen(len)` bytes of the frame).
+ */
+export function verifyFrame(buf: Uint8Array, len = buf.length, checkPayload = true): FrameVerdict {
   if (len > buf.length) throw new RangeError(`frame of ${len} bytes in a buffer of ${buf.length}`);
   if (len < ETH_HLEN + IPV4_HLEN) return { ok: false, reason: `runt frame of ${len} bytes` };
   if (get16(buf, 12) !== ETH_P_IP) return { ok: false, reason: "not IPv4" };
@@ -213,6 +261,6 @@ export function verifyFrame(buf: Uint8Array, len = buf.length): FrameVerdict {
   const seq = get32(buf, p + 4);
   const size = get32(buf, p + 8);
   if (size !== len) return { ok: false, reason: `stamped size ${size} vs frame ${len}` };
-  if (get32(buf, p + 12) !== stampCrc(buf, l4, size)) return { ok: false, reason: `payload CRC mismatch (flow ${flow} seq ${seq})` };
+  if (checkPayload && get32(buf, p + 12) !== stampCrc(buf, l4, size)) return { ok: false, reason: `payload CRC mismatch (flow ${flow} seq ${seq})` };
   return { ok: true, flow, seq, size };
 }

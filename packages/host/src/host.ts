@@ -10,9 +10,9 @@
  */
 import type { CostProfile, RunLimits, RunResult, TraceMode } from "@pvnet/sim";
 import { DEFAULT_MAX_EVENTS, Simulation } from "@pvnet/sim";
-import { DEFAULT_PROFILE, type Domain, Hypervisor, type KernelOps, type Vcpu } from "@pvnet/hypervisor";
+import { DEFAULT_PROFILE, type Domain, Hypervisor, type KernelOps, type SharedMemory, type Vcpu } from "@pvnet/hypervisor";
 import { GnttabGuest, GrantTables, type MaptrackVariant } from "@pvnet/xen-grant-table";
-import { FrameReceiver } from "./generator.js";
+import { FrameReceiver, type FrameReceiverOptions } from "./generator.js";
 import type { MessagePort } from "node:worker_threads";
 import {
   type Connection,
@@ -26,11 +26,17 @@ import {
   xenbusInit,
 } from "@pvnet/xenstore";
 
+/**
+ * How to boot a host: seed, machine size in frames, host profile (per-operation costs), maptrack
+ * discipline, runner, run hooks and trace mode.
+ */
 export interface HostOptions {
   readonly seed: number;
   /** Machine memory in 4 KiB frames. */
   readonly frames?: number;
   readonly profile?: CostProfile;
+  /** Physical CPUs the VCPUs are placed on, round robin: by default the profile's `cpu.pcpus`. */
+  readonly pcpus?: number;
   readonly maptrack?: MaptrackVariant;
   /** How VCPUs run: "deterministic" (every VCPU an actor of one seeded virtual-time scheduler). */
   readonly runner?: HostRunner;
@@ -38,6 +44,11 @@ export interface HostOptions {
   readonly hooks?: RunHooks;
   /** What the trace keeps (@pvnet/sim `TraceMode`, default "full"): no other result depends on it. */
   readonly trace?: TraceMode;
+  /**
+   * Machine memory to boot on (@pvnet/hypervisor `createMachineMemory`): threaded mode gives every
+   * VCPU thread's host the same one. A new one by default.
+   */
+  readonly memory?: SharedMemory;
 }
 
 /**
@@ -71,11 +82,13 @@ export interface RunHooks {
 
 /** Something that serves requests between slices (a xenstore endpoint); returns requests served. */
 export interface SliceService {
+  /** Serve pending work between scheduler slices; returns the number of requests served. */
   poll(): number;
 }
 
 /** The runners a host can boot with. Threaded mode (one worker per VCPU) is not built yet. */
 export const HOST_RUNNERS = ["deterministic"] as const;
+/** One of HOST_RUNNERS: how the host's VCPUs are executed. */
 export type HostRunner = (typeof HOST_RUNNERS)[number];
 
 /** One domain as its kernel sees the environment. */
@@ -90,6 +103,10 @@ export interface Kernel {
 /** Default machine size: 64 Ki frames = 256 MiB, room for Dom0, guests, rings and 64 KiB packets. */
 export const DEFAULT_HOST_FRAMES = 1 << 16;
 
+/**
+ * A modelled Xen host: hypervisor, grant tables, xenstore, toolstack and domains with their
+ * kernels, run slice by slice by the chosen runner (see the module comment).
+ */
 export class Host {
   readonly runner: HostRunner;
   readonly hv: Hypervisor;
@@ -110,9 +127,16 @@ export class Host {
     if (!HOST_RUNNERS.includes(this.runner)) throw new RangeError(`unknown runner '${String(this.runner)}' (known: ${HOST_RUNNERS.join(", ")})`);
     this.hv = new Hypervisor({
       frames: options.frames ?? DEFAULT_HOST_FRAMES,
-      sim: new Simulation({ seed: options.seed, profile: options.profile ?? DEFAULT_PROFILE, trace: options.trace ?? "full" }),
+      sim: new Simulation({
+        seed: options.seed,
+        profile: options.profile ?? DEFAULT_PROFILE,
+        trace: options.trace ?? "full",
+        ...(options.pcpus === undefined ? {} : { pcpus: options.pcpus }),
+      }),
+      ...(options.memory === undefined ? {} : { memory: options.memory }),
     });
-    this.grants = new GrantTables(this.hv, options.maptrack === undefined ? {} : { maptrack: options.maptrack });
+    // The deterministic runner: maptrack locks hold and wait on the virtual clock.
+    this.grants = new GrantTables(this.hv, { lockTime: true, ...(options.maptrack === undefined ? {} : { maptrack: options.maptrack }) });
     this.toolstack = this.store.connect(0);
     this.hooks = options.hooks ?? {};
     this.sliceEvents = this.hooks.sliceEvents ?? DEFAULT_SLICE_EVENTS;
@@ -151,6 +175,7 @@ export class Host {
     this.services.push(service);
   }
 
+  /** Stop calling a service between slices (a no-op when it was not added). */
   removeService(service: SliceService): void {
     const i = this.services.indexOf(service);
     if (i >= 0) this.services.splice(i, 1);
@@ -161,8 +186,8 @@ export class Host {
   }
 
   /** A verifying receiver of this host's traffic, counted in `delivered()`. */
-  frameReceiver(): FrameReceiver {
-    const r = new FrameReceiver(this.hv);
+  frameReceiver(options: FrameReceiverOptions = {}): FrameReceiver {
+    const r = new FrameReceiver(this.hv, options);
     this.receivers.push(r);
     return r;
   }
@@ -191,6 +216,7 @@ export class Host {
     return this.hv.kernelOps();
   }
 
+  /** The kernel context of domain `domid`, or undefined when no such domain was booted. */
   kernel(domid: number): Kernel | undefined {
     return this.kernels.get(domid);
   }
@@ -217,6 +243,10 @@ export class Host {
     return this.server;
   }
 
+  /**
+   * Shut the host's xenstore endpoints down: the port servers (removed from the services) and the
+   * socket server, if one was started.
+   */
   async close(): Promise<void> {
     for (const p of this.portServers.splice(0)) {
       this.removeService(p);

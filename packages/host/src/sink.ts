@@ -13,6 +13,10 @@ interface FlowState {
 /** Bound on distinct flows a sink tracks (well above any topology's queue count). */
 export const MAX_FLOWS = 4096;
 
+/**
+ * The receiving end of a topology's traffic: counts frames and bytes delivered, corrupt frames,
+ * duplicates and reordering per flow (bounded to MAX_FLOWS flows).
+ */
 export class TrafficSink {
   delivered = 0;
   bytes = 0;
@@ -24,9 +28,9 @@ export class TrafficSink {
   readonly reasons: string[] = [];
   private readonly flows = new Map<number, FlowState>();
 
-  /** Take one frame, `frame[0, len)`; returns whether it verified. */
-  receive(frame: Uint8Array, len = frame.length): boolean {
-    const v = verifyFrame(frame, len);
+  /** Take one frame, `frame[0, len)` (its payload CRC checked unless `checkPayload` is false); returns whether it verified. */
+  receive(frame: Uint8Array, len = frame.length, checkPayload = true): boolean {
+    const v = verifyFrame(frame, len, checkPayload);
     if (!v.ok) {
       this.corrupt++;
       if (this.reasons.length < 16) this.reasons.push(v.reason);
@@ -52,6 +56,12 @@ export class TrafficSink {
     return true;
   }
 
+  /** Frames delivered of flow `flow` (0 for a flow never seen). */
+  flowDelivered(flow: number): number {
+    return this.flows.get(flow)?.delivered ?? 0;
+  }
+
+  /** Distinct flows seen so far. */
   flowCount(): number {
     return this.flows.size;
   }

@@ -18,8 +18,10 @@ export const XEN_ERRNO = Object.freeze({
   ENOSYS: 38,
 });
 
+/** A Xen errno name (EINVAL, ENOMEM, ENOSPC, ...), key of XEN_ERRNO. */
 export type XenErrnoName = keyof typeof XEN_ERRNO;
 
+/** A hypercall error: the errno name and the negative value the hypercall returns (xen/include/public/errno.h). */
 export class XenError extends Error {
   override readonly name = "XenError";
   readonly code: XenErrnoName;
@@ -33,6 +35,7 @@ export class XenError extends Error {
   }
 }
 
+/** True when `e` is a XenError (checked by name, so it also holds across worker threads and bundle copies). */
 export function isXenError(e: unknown): e is XenError {
   return typeof e === "object" && e !== null && (e as { name?: unknown }).name === "XenError";
 }

@@ -4,7 +4,7 @@
  * (evtchn_upcall_pending, evtchn_upcall_mask, evtchn_pending_sel) and the evtchn_pending and
  * evtchn_mask bitmaps; every bit is set and cleared with Atomics, so a guest VCPU in another
  * worker thread sees the same state. The port table (state, remote end, notify VCPU) is
- * hypervisor memory: a SharedArrayBuffer per domain that guests never see.
+ * hypervisor memory: in the machine's hypervisor heap, which guests never see.
  */
 import { XenError } from "./errors.js";
 import type { Machine } from "./machine.js";
@@ -64,7 +64,7 @@ const P_WORDS = 4;
 
 /** The event-channel state of one domain: its port table and its shared_info frame. */
 export class EvtchnDomain {
-  /** Hypervisor-private port table; SharedArrayBuffer so other threads may look ports up. */
+  /** Hypervisor-private port table, in the machine's hypervisor heap so every VCPU thread sees it. */
   readonly table: Int32Array;
 
   constructor(
@@ -76,25 +76,30 @@ export class EvtchnDomain {
     table?: Int32Array,
   ) {
     if (nrVcpus > SHARED_INFO.LEGACY_MAX_VCPUS) throw new RangeError("too many VCPUs for the legacy shared_info");
-    this.table = table ?? new Int32Array(new SharedArrayBuffer(EVTCHN_NR_PORTS * P_WORDS * 4));
+    this.table = table ?? machine.hvArray(Int32Array, EVTCHN_NR_PORTS * P_WORDS);
   }
 
+  /** The port's state (EVTCHNSTAT_*); EVTCHNSTAT.closed for a port outside the table. */
   state(port: number): number {
     return this.validPort(port) ? Atomics.load(this.table, port * P_WORDS + P_STATE) : EVTCHNSTAT.closed;
   }
 
+  /** The remote domain of an interdomain or unbound port (evtchn_status's `remote_dom`). */
   remoteDom(port: number): number {
     return Atomics.load(this.table, port * P_WORDS + P_REMOTE_DOM);
   }
 
+  /** The remote port of an interdomain port. */
   remotePort(port: number): number {
     return Atomics.load(this.table, port * P_WORDS + P_REMOTE_PORT);
   }
 
+  /** The VCPU the port notifies (EVTCHNOP_bind_vcpu; 0 by default). */
   notifyVcpu(port: number): number {
     return Atomics.load(this.table, port * P_WORDS + P_VCPU);
   }
 
+  /** port_is_valid: 1 .. EVTCHN_NR_PORTS - 1 (port 0 is reserved). */
   validPort(port: number): boolean {
     // Port 0 is reserved, as in Xen.
     return Number.isInteger(port) && port > 0 && port < EVTCHN_NR_PORTS;
@@ -106,6 +111,7 @@ export class EvtchnDomain {
     throw new XenError("ENOSPC", `d${this.domid} has no free event channel`);
   }
 
+  /** Write a port's table entry: state, remote end and notify VCPU. */
   setPort(port: number, state: number, remoteDom: number, remotePort: number, vcpu: number): void {
     const b = port * P_WORDS;
     Atomics.store(this.table, b + P_REMOTE_DOM, remoteDom);
@@ -115,6 +121,7 @@ export class EvtchnDomain {
     Atomics.store(this.table, b + P_STATE, state);
   }
 
+  /** EVTCHNOP_bind_vcpu: the VCPU the port notifies from now on. */
   setVcpu(port: number, vcpu: number): void {
     Atomics.store(this.table, port * P_WORDS + P_VCPU, vcpu);
   }
@@ -145,10 +152,12 @@ export class EvtchnDomain {
     Atomics.and(this.machine.u32, this.word(base, bit), ~(1 << (bit & 31)));
   }
 
+  /** The port's bit in shared_info's evtchn_pending bitmap. */
   isPending(port: number): boolean {
     return this.testBit(SHARED_INFO.EVTCHN_PENDING, port);
   }
 
+  /** The port's bit in shared_info's evtchn_mask bitmap. */
   isMasked(port: number): boolean {
     return this.testBit(SHARED_INFO.EVTCHN_MASK, port);
   }
@@ -233,6 +242,7 @@ export class EvtchnDomain {
     return out;
   }
 
+  /** The VCPU's vcpu_info.evtchn_upcall_pending (an upcall is due). */
   upcallPending(vcpu: number): boolean {
     return (Atomics.load(this.machine.u32, this.vcpuInfo(vcpu) / 4) & 1) !== 0;
   }

@@ -5,6 +5,7 @@
  */
 import type { Vcpu } from "./domain.js";
 
+/** Hypercalls of one op and the sub-operations they carried (a batch of 32 grant copies is 1 call, 32 ops). */
 export interface OpCount {
   /** Hypercalls (or multicall entries) of this op. */
   calls: number;
@@ -20,6 +21,7 @@ export interface HypercallSnapshot {
   readonly byOp: Readonly<Record<string, OpCount>>;
 }
 
+/** Hypercall counters of a run: guest -> hypervisor entries, multicalls, and per op its calls and sub-operations. */
 export class HypercallStats {
   entries = 0;
   multicalls = 0;
@@ -36,16 +38,19 @@ export class HypercallStats {
     c.ops += ops;
   }
 
+  /** The counts of `op` (zeros when it was never called). */
   get(op: string): OpCount {
     return this.byOp.get(op) ?? { calls: 0, ops: 0 };
   }
 
+  /** A copy of the counters, ops sorted by name. */
   snapshot(): HypercallSnapshot {
     const byOp: Record<string, OpCount> = {};
     for (const [k, v] of [...this.byOp].sort(([a], [b]) => (a < b ? -1 : 1))) byOp[k] = { ...v };
     return { entries: this.entries, multicalls: this.multicalls, byOp };
   }
 
+  /** Zero every counter. */
   reset(): void {
     this.entries = 0;
     this.multicalls = 0;
@@ -63,6 +68,7 @@ export interface MulticallEntry {
 
 /** Cost kinds charged by the hypercall layer (see the host profiles). */
 export const COST_HYPERCALL = "hypercall";
+/** One entry of a HYPERVISOR_multicall batch (charged per entry, on top of the one hypercall). */
 export const COST_MULTICALL_ENTRY = "multicall.entry";
 
 /**

@@ -9,12 +9,16 @@ import { type DomainConfig, DOMID_MAX, DOMID_SELF, DOMID_XEN, Domain, type Vcpu 
 import { XenError } from "./errors.js";
 import { EVTCHNSTAT, EvtchnDomain, SHARED_INFO } from "./evtchn.js";
 import { HypercallStats, hypercall, type MulticallEntry, multicall } from "./hypercall.js";
-import { DOMID_INVALID, Machine } from "./machine.js";
+import { DOMID_INVALID, Machine, type SharedMemory } from "./machine.js";
 import type { CpuCosts, DeferredWork, EvtchnHandler, EvtchnOps, KernelOps, MulticallOps } from "./ops.js";
 import { DEFAULT_PROFILE } from "./profiles.js";
 
 export type { EvtchnHandler };
 
+/**
+ * How to build a hypervisor: machine size in frames, the simulation (or its seed and host profile),
+ * and how notified VCPUs are woken.
+ */
 export interface HypervisorOptions {
   /** Machine size in 4 KiB frames. */
   readonly frames: number;
@@ -24,10 +28,19 @@ export interface HypervisorOptions {
   readonly profile?: CostProfile;
   /** How a notified VCPU is woken; deterministic scheduling by default. */
   readonly delivery?: UpcallDelivery;
+  /**
+   * Machine memory to use (threaded mode: one `createMachineMemory` shared by every VCPU's
+   * thread); a new one by default.
+   */
+  readonly memory?: SharedMemory;
 }
 
 /** Wakes a VCPU whose upcall became pending. */
 export interface UpcallDelivery {
+  /**
+   * Make `target` take its pending upcall (the IPI Xen sends in vcpu_kick); `sender` is the VCPU
+   * that raised the event, if any.
+   */
   kick(target: Vcpu, sender: Vcpu | undefined): void;
 }
 
@@ -42,9 +55,16 @@ export interface EvtchnStatus {
 
 /** Cost kinds charged here. */
 export const COST_EVTCHN_SEND = "evtchn.send";
+/** EVTCHNOP_bind_interdomain / alloc_unbound in Xen: binding a port. */
 export const COST_EVTCHN_BIND = "evtchn.bind";
+/** EVTCHNOP_unmask: clearing a port's mask bit and re-raising a pending upcall. */
 export const COST_EVTCHN_UNMASK = "evtchn.unmask";
+/** One upcall into a guest VCPU: the event callback and its handler dispatch. */
 export const COST_UPCALL = "upcall";
+/** A local TLB flush (and the refill that follows), on the flushing CPU or on a CPU an IPI reached. */
+export const COST_TLB_FLUSH = "tlb.flush";
+/** One flush IPI's round trip, charged to the CPU that sends it and waits for the acknowledgement. */
+export const COST_TLB_FLUSH_IPI = "tlb.flush.ipi";
 
 /** The control domain (is_control_domain): Dom0, the first domain created. */
 const CONTROL_DOMID = 0;
@@ -61,6 +81,8 @@ export class Hypervisor implements EvtchnOps, DeferredWork, MulticallOps, CpuCos
   readonly stats = new HypercallStats();
   private readonly domains = new Map<number, DomainState>();
   private nextDomid = 0;
+  /** The pCPU the next VCPU created without a pinning goes on (round robin). */
+  private nextPcpu = 0;
   private delivery: UpcallDelivery;
   private readonly upcallScheduled = new Set<Vcpu>();
   private readonly portsScratch: number[] = [];
@@ -69,14 +91,44 @@ export class Hypervisor implements EvtchnOps, DeferredWork, MulticallOps, CpuCos
   private readonly cpuSinks = new Map<Domain, CostSink>();
 
   constructor(options: HypervisorOptions) {
-    this.machine = new Machine(options.frames);
+    this.machine = new Machine(options.frames, options.memory);
     this.sim = options.sim ?? new Simulation({ seed: options.seed ?? 0, profile: options.profile ?? DEFAULT_PROFILE });
     this.delivery = options.delivery ?? { kick: (target, sender) => this.scheduleUpcall(target, sender) };
   }
 
+  /** Replace how upcalls reach VCPUs (the runner installs its own delivery). */
   setDelivery(delivery: UpcallDelivery): void {
     this.delivery = delivery;
   }
+
+  /**
+   * The default delivery: schedule `target`'s upcall on this thread's scheduler. A threaded runner
+   * calls it for the VCPUs its thread runs, when it finds their upcall pending.
+   */
+  deliverLocally(target: Vcpu, sender: Vcpu | undefined): void {
+    this.scheduleUpcall(target, sender);
+  }
+
+  /**
+   * Threaded mode: this thread's copy of `domid`'s kernel is inert from now on, because another
+   * thread runs that domain's VCPUs. Work scheduled on them here (a xenstore watch firing in this
+   * thread's store) is dropped and counted in `inertWorkDropped`; their upcalls go through the
+   * delivery, which wakes the thread that runs them.
+   */
+  makeInert(domid: number): void {
+    this.inert.add(domid);
+  }
+
+  /** Work items dropped because they were scheduled on an inert domain's VCPU (see `makeInert`). */
+  inertWorkDropped = 0;
+  private readonly inert = new Set<number>();
+
+  /** The VCPU whose work last threw on this thread (where a threaded runner reports an error), or null. */
+  faultingVcpu(): Vcpu | null {
+    return this.faulting;
+  }
+
+  private faulting: Vcpu | null = null;
 
   // ---------------------------------------------------------------- domains
 
@@ -84,7 +136,17 @@ export class Hypervisor implements EvtchnOps, DeferredWork, MulticallOps, CpuCos
   createDomain(config: DomainConfig): Domain {
     const domid = this.nextDomid++;
     if (domid > DOMID_MAX) throw new XenError("ENOSPC", "no free domid");
-    const domain = new Domain(this.machine, domid, config, (name: string): Actor => this.sim.actor(name));
+    const pcpus = this.sim.pcpus;
+    let vcpu = 0;
+    const domain = new Domain(this.machine, domid, config, (name: string): Actor => {
+      const actor = this.sim.actor(name);
+      if (pcpus !== undefined) {
+        const pin = config.pcpus?.[vcpu] ?? this.nextPcpu++ % pcpus.pcpus.length;
+        this.sim.placeActor(actor, pin);
+      }
+      vcpu++;
+      return actor;
+    });
     const sharedInfo = this.machine.allocFrame(DOMID_XEN);
     if (sharedInfo < 0) throw new XenError("ENOMEM", "no frame for shared_info");
     const evtchn = new EvtchnDomain(this.machine, domid, sharedInfo, domain.vcpus.length);
@@ -267,6 +329,35 @@ export class Hypervisor implements EvtchnOps, DeferredWork, MulticallOps, CpuCos
     }
   }
 
+  /**
+   * flush_tlb_mask over the domain's dirty CPU mask: `vcpu` flushes its own TLB, and every other
+   * VCPU of its domain that has run on another pCPU (its page tables may be loaded there) gets a
+   * flush IPI; the sender waits for each acknowledgement and each target runs the flush. Without
+   * modelled pCPUs each other VCPU that ran counts as on a pCPU of its own. Returns the IPIs sent.
+   */
+  flushTlbMask(vcpu: Vcpu): number {
+    vcpu.charge(COST_TLB_FLUSH);
+    const pcpus = this.sim.pcpus;
+    const mine = pcpus?.pcpuOf(vcpu.actor);
+    let ipis = 0;
+    for (const other of vcpu.domain.vcpus) {
+      if (other === vcpu || other.actor.account.busyNs === 0) continue;
+      if (mine !== undefined && pcpus?.pcpuOf(other.actor) === mine) continue;
+      vcpu.charge(COST_TLB_FLUSH_IPI);
+      // The target is interrupted for the flush: the time is taken from its own clock. Its clock
+      // is not moved to the sender's, which runs ahead of the global clock within its job: that
+      // would hold back work queued for the target before then (and chain every VCPU of a
+      // many-VCPU Dom0 into one timeline).
+      other.charge(COST_TLB_FLUSH);
+      ipis++;
+    }
+    this.tlbFlushIpis += ipis;
+    return ipis;
+  }
+
+  /** Flush IPIs sent by `flushTlbMask` so far. */
+  tlbFlushIpis = 0;
+
   // ---------------------------------------------------------------- guest side
 
   /** bind_evtchn_to_irqhandler: the guest's handler for a port of its own. */
@@ -274,6 +365,7 @@ export class Hypervisor implements EvtchnOps, DeferredWork, MulticallOps, CpuCos
     this.state(domain.domid).handlers.set(port, handler);
   }
 
+  /** Remove the guest handler bound to a port (unbind_from_irqhandler). */
   unbindHandler(domain: Domain, port: number): void {
     this.domains.get(domain.domid)?.handlers.delete(port);
   }
@@ -309,10 +401,13 @@ export class Hypervisor implements EvtchnOps, DeferredWork, MulticallOps, CpuCos
 
   // ---------------------------------------------------------------- deterministic scheduling
 
-  private scheduleUpcall(target: Vcpu, sender: Vcpu | undefined): void {
+  private scheduleUpcall(target: Vcpu, _sender: Vcpu | undefined): void {
     if (this.upcallScheduled.has(target)) return;
     this.upcallScheduled.add(target);
-    const at = Math.max(this.sim.clock.now(), sender?.actor.nowNs ?? 0);
+    // A job's writes to shared memory (ring requests, responses) are visible to other VCPUs from
+    // the time the job starts; its notifications are too, so a receiver never wakes after the
+    // moment another VCPU could already have consumed what the notification announces.
+    const at = this.sim.clock.now();
     this.sim.runOn(target.actor, at, () => {
       this.upcallScheduled.delete(target);
       this.dispatch(target, this.upcallFn);
@@ -321,6 +416,10 @@ export class Hypervisor implements EvtchnOps, DeferredWork, MulticallOps, CpuCos
 
   /** Run `fn` on `vcpu` at `atNs` of virtual time (or when the VCPU is free). */
   runOn(vcpu: Vcpu, atNs: number, fn: (vcpu: Vcpu) => void): void {
+    if (this.inert.size !== 0 && this.inert.has(vcpu.domain.domid)) {
+      this.inertWorkDropped++;
+      return;
+    }
     this.sim.runOn(vcpu.actor, atNs, () => this.dispatch(vcpu, fn));
   }
 
@@ -332,6 +431,9 @@ export class Hypervisor implements EvtchnOps, DeferredWork, MulticallOps, CpuCos
     this.running = vcpu;
     try {
       fn(vcpu);
+    } catch (e) {
+      this.faulting ??= vcpu;
+      throw e;
     } finally {
       this.running = prev;
     }
@@ -363,7 +465,7 @@ export class Hypervisor implements EvtchnOps, DeferredWork, MulticallOps, CpuCos
   }
 
   /** Step the simulation until idle or a limit (see @pvnet/sim `Scheduler.run`). */
-  run(limits?: { untilNs?: number; maxEvents?: number }) {
+  run(limits?: { untilNs?: number; maxEvents?: number; holdClock?: boolean }) {
     return this.sim.run(limits);
   }
 }

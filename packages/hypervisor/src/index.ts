@@ -23,6 +23,8 @@ export {
   COST_EVTCHN_BIND,
   COST_EVTCHN_SEND,
   COST_EVTCHN_UNMASK,
+  COST_TLB_FLUSH,
+  COST_TLB_FLUSH_IPI,
   COST_UPCALL,
   type EvtchnHandler,
   type EvtchnStatus,
@@ -30,6 +32,6 @@ export {
   type HypervisorOptions,
   type UpcallDelivery,
 } from "./hypervisor.js";
-export { DOMID_INVALID, Machine, type MachineHandle, MAX_FRAMES, type SharedMemory, XEN_PAGE_SHIFT, XEN_PAGE_SIZE } from "./machine.js";
+export { createMachineMemory, DOMID_INVALID, HV_HEAP_MAX, Machine, type MachineHandle, MAX_FRAMES, type SharedMemory, XEN_PAGE_SHIFT, XEN_PAGE_SIZE } from "./machine.js";
 export type { CpuCosts, DeferredWork, EvtchnOps, KernelOps, MulticallOps, TraceSink } from "./ops.js";
-export { DEFAULT_PROFILE, HOST_PROFILES, XEON_E5_1650V2 } from "./profiles.js";
+export { DEFAULT_PROFILE, HOST_A, HOST_B, HOST_PROFILES, XEON_E5_1650V2 } from "./profiles.js";

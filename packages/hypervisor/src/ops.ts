@@ -33,7 +33,9 @@ export interface EvtchnOps {
   maskEvtchn(domain: Domain, port: number): void;
   /** Whether `port` is masked in the domain's shared_info (a plain read of its own page). */
   isEvtchnMasked(domain: Domain, port: number): boolean;
+  /** Bind a guest handler to a port (bind_evtchn_to_irqhandler): called on the domain's VCPU when the port fires. */
   bindHandler(domain: Domain, port: number, handler: EvtchnHandler): void;
+  /** Remove the handler bound to a port (unbind_from_irqhandler). */
   unbindHandler(domain: Domain, port: number): void;
 }
 
@@ -47,11 +49,13 @@ export interface DeferredWork {
 
 /** HYPERVISOR_multicall. */
 export interface MulticallOps {
+  /** HYPERVISOR_multicall: run `calls` in one hypervisor entry, each entry's rc written to `results`. */
   multicall(vcpu: Vcpu, calls: readonly MulticallEntry[], results: Int32Array): void;
 }
 
 /** A trace of model events (see @pvnet/sim `Trace`). */
 export interface TraceSink {
+  /** Record an event of `actor` with two integer arguments. */
   traceEvent(actor: number, event: string, a?: number, b?: number): void;
 }
 

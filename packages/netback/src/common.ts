@@ -104,6 +104,12 @@ export const NETBACK_KADDR_WINDOW_PAGES = MAX_PENDING_REQS + 2;
 /** Cost kinds charged by netback itself (host profile), on the VCPU doing the work. */
 export const COST_RING_REQUEST = "ring.request";
 export const COST_RING_RESPONSE = "ring.response";
+/** One NAPI poll's own work (net_rx_action calling the poll, napi_complete_done). */
+export const COST_NAPI_POLL = "napi.poll";
+/** Waking a sleeping kthread (the RX and dealloc kthreads) and switching to it. */
+export const COST_KTHREAD_WAKEUP = "kthread.wakeup";
+/** A persistent-grant tree lookup (the RFC's rb-tree). */
+export const COST_TREE_LOOKUP = "tree.lookup";
 
 /** NETDEV_TX_OK: what xenvif_start_xmit always returns (a dropped skb is counted, not refused). */
 export const NETDEV_TX_OK = 0;
@@ -203,6 +209,12 @@ export interface NetbackOptions {
    * 4.7 (2016). Default false here so the recorded scenarios' backend keys stay as they were.
    */
   readonly ctrlRing?: boolean;
+  /**
+   * The Dom0 VCPU (an index into its VCPUs) queue `queue` of `vif` runs on: where its interrupt
+   * lands and its kthreads run (irqbalance and the scheduler in Linux). Default: VCPU `queue`
+   * mod the VCPU count, every vif alike.
+   */
+  readonly queueVcpu?: (vif: Xenvif, queue: number) => number;
   /** netif_receive_skb: a guest's TX packet reaches the Dom0 stack. The receiver owns the skb and frees it. */
   readonly onReceive?: (vif: Xenvif, skb: SkBuff) => void;
   /** A vif was created for a new backend device (netback_probe). */
@@ -255,6 +267,7 @@ export function netbackConfig(options: NetbackOptions): NetbackConfig {
 // ---------------------------------------------------------------------------------------------
 // Errors
 
+/** What a NetbackError reports: a bad argument, no memory, an I/O failure, or a broken invariant (BUG). */
 export type NetbackErrorCode = "EINVAL" | "ENOMEM" | "EIO" | "BUG";
 
 /** Misuse of the API or a broken invariant of the driver itself (guest misbehaviour never throws). */
@@ -268,6 +281,7 @@ export class NetbackError extends Error {
   }
 }
 
+/** True when `e` is a NetbackError (checked by name, so it holds across bundle copies). */
 export function isNetbackError(e: unknown): e is NetbackError {
   return typeof e === "object" && e !== null && (e as { name?: unknown }).name === "NetbackError";
 }
@@ -320,10 +334,16 @@ export interface XenvifModelStats {
   rxCopyErrors: number;
   /** Skbs dropped from the RX internal queue after rx_drain_timeout. */
   rxDrainDropped: number;
+  /** Persistent grants (the RFC): skbs xenvif_start_xmit put into the guest's buffers itself. */
+  rxStartXmitCopies: number;
+  /** Persistent grants: skbs xenvif_start_xmit left to the RX kthread (skbs queued ahead, or no posted buffer). */
+  rxStartXmitFallbacks: number;
+  /** Shared skbs sent with xmit_more that xenvif_start_xmit cloned before queueing (the RFC's clone). */
+  rxXmitMoreClones: number;
 }
 
 export function newXenvifModelStats(): XenvifModelStats {
-  return { txErrors: 0, txHeaderMultiSlot: 0, txPullTail: 0, txCopyOps: 0, txMapOps: 0, rxCopyOps: 0, rxCopyErrors: 0, rxDrainDropped: 0 };
+  return { txErrors: 0, txHeaderMultiSlot: 0, txPullTail: 0, txCopyOps: 0, txMapOps: 0, rxCopyOps: 0, rxCopyErrors: 0, rxDrainDropped: 0, rxStartXmitCopies: 0, rxStartXmitFallbacks: 0, rxXmitMoreClones: 0 };
 }
 
 /** struct net_device_stats (the parts netback touches). */
@@ -365,6 +385,7 @@ export class XenvifTxCb {
   /** Header bytes grant-copied from the first slot (its gref missed the tree), 0 on a hit. */
   pgHdrCopied = 0;
 
+  /** Forget the previous packet (called before a slot's control block is reused). */
   reset(): void {
     this.persistent = false;
     this.pgCount = 0;
@@ -384,6 +405,11 @@ export class XenvifTxCb {
 export class XenvifQueue {
   /** The Dom0 VCPU this queue's NAPI poll, kthreads and interrupts run on. */
   readonly vcpu: Vcpu;
+  /**
+   * The CPU the RX path charges right now (smp_processor_id()): the queue's VCPU in the RX
+   * kthread, the caller's during the persistent-grants copy in xenvif_start_xmit.
+   */
+  rxCpu: Vcpu;
   readonly name: string;
 
   // Shared rings (mapped from the frontend) and their event channels.
@@ -532,6 +558,7 @@ export class XenvifQueue {
     onZerocopy: (skb: SkBuff, ubuf: UbufInfo, ok: boolean) => void,
   ) {
     this.vcpu = vcpu;
+    this.rxCpu = vcpu;
     this.name = `${vif.name}-q${id}`;
     for (let i = 0; i < MAX_PENDING_REQS; i++) {
       this.pendingRing[i] = i;
@@ -623,6 +650,7 @@ export class Xenvif {
     return this.ctx.env.domain.domid;
   }
 
+  /** Queues connected (the frontend's multi-queue-num-queues, bounded by the backend's max). */
   get numQueues(): number {
     return this.queues.length;
   }
@@ -673,6 +701,9 @@ export class Xenvif {
       model_rx_copy_ops: m.rxCopyOps,
       model_rx_copy_errors: m.rxCopyErrors,
       model_rx_drain_dropped: m.rxDrainDropped,
+      model_rx_start_xmit_copies: m.rxStartXmitCopies,
+      model_rx_start_xmit_fallbacks: m.rxStartXmitFallbacks,
+      model_rx_xmit_more_clones: m.rxXmitMoreClones,
       persistent_grants: this.persistent ? 1 : 0,
       persistent_tx_entries: txEntries,
       persistent_tx_hits: pt.hits,
@@ -716,6 +747,9 @@ export interface XenvifCounters {
   readonly model_rx_copy_ops: number;
   readonly model_rx_copy_errors: number;
   readonly model_rx_drain_dropped: number;
+  readonly model_rx_start_xmit_copies: number;
+  readonly model_rx_start_xmit_fallbacks: number;
+  readonly model_rx_xmit_more_clones: number;
   /**
    * Persistent grant trees (the RFC's debugfs counters), summed over queues: 1 when the vif
    * negotiated them; mappings held now; lookups that hit or missed; grants mapped into a tree;
@@ -763,6 +797,7 @@ export interface NetbackContext {
   newSlotPage(): Page;
   /** A host_addr window for a queue, and its release. */
   allocKaddrWindow(): number;
+  /** Give back a kernel virtual address window taken by allocKaddrWindow (gnttab_free_pages). */
   freeKaddrWindow(window: number): void;
 }
 

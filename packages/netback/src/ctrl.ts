@@ -89,6 +89,7 @@ export class XenvifCtrl implements XenvifHashContext {
   get numQueues(): number {
     return this.vif.queues.length;
   }
+  /** The grant operations the control ring's copies go through (Dom0's grant-table interface). */
   get grants(): GrantOps {
     return this.vif.ctx.env.grants;
   }

@@ -7,7 +7,7 @@
 import { NETIF_RSP_OKAY } from "@pvnet/netif";
 import { type Page, putPage, type SkBuff, type UbufInfo } from "@pvnet/skb-model";
 import { GNTST } from "@pvnet/xen-grant-table";
-import { MAX_PENDING_REQS, NETBACK_INVALID_HANDLE, NetbackError, type XenvifQueue } from "./common.js";
+import { COST_KTHREAD_WAKEUP, MAX_PENDING_REQS, NETBACK_INVALID_HANDLE, NetbackError, type XenvifQueue } from "./common.js";
 import { xenvifQueueTeardownDone } from "./interface.js";
 import { xenvifIdxRelease } from "./tx.js";
 
@@ -56,6 +56,7 @@ export function xenvifDeallocKick(queue: XenvifQueue): void {
   const env = queue.vif.ctx.env;
   env.work.runOn(queue.vcpu, env.clock.now(), () => {
     queue.deallocScheduled = false;
+    queue.vcpu.charge(COST_KTHREAD_WAKEUP);
     xenvifDeallocKthread(queue);
   });
 }

@@ -45,7 +45,9 @@ const XENVIF_HASH_FLAGS_ALL =
 
 /** enum pkt_hash_types as __skb_set_sw_hash records it. */
 export const PKT_HASH_TYPE_NONE = 0;
+/** A hash over the IP addresses. */
 export const PKT_HASH_TYPE_L3 = 2;
+/** A hash over the IP addresses and the transport ports. */
 export const PKT_HASH_TYPE_L4 = 3;
 
 /**

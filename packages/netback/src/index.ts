@@ -23,7 +23,8 @@ export {
   type XenvifQueue,
   type XenvifStats,
 } from "./common.js";
-export { xenvifStartXmit } from "./interface.js";
+export { XENVIF_DEBUGFS_HZ, xenvifDebugfs, xenvifDebugfsIoRing, xenvifDebugfsTree } from "./debugfs.js";
+export { type XenvifXmitOptions, xenvifSelectQueue, xenvifStartXmit, xenvifStopQueue } from "./interface.js";
 export { type PersistentGrantStats, XENVIF_MAX_PGRANTS } from "./pgrant.js";
 export { type BackendInfo, Netback, type NetbackOutstanding } from "./xenbus.js";
 export {

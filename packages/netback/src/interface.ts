@@ -7,11 +7,11 @@
  * scheduler: napi_schedule, wake_up of the RX and dealloc kthreads and timers are `env.work.runOn`
  * events; nothing calls into the frontend.
  */
-import { isXenError } from "@pvnet/hypervisor";
+import { isXenError, type Vcpu } from "@pvnet/hypervisor";
 import { NETIF_RX_RING, NETIF_TX_RING } from "@pvnet/netif";
 import { BackRing, SharedRing } from "@pvnet/shared-ring";
 import { xenvifHashSelectQueue } from "./ctrl.js";
-import { EINVAL, EIO, type SkBuff, skbTxHash } from "@pvnet/skb-model";
+import { EINVAL, EIO, type Page, type SkBuff, skbTxHash } from "@pvnet/skb-model";
 import { GNTMAP, GNTST } from "@pvnet/xen-grant-table";
 import {
   MAX_PENDING_REQS,
@@ -23,13 +23,15 @@ import {
   addCounters,
   addModelStats,
   addStats,
+  COST_KTHREAD_WAKEUP,
+  COST_NAPI_POLL,
   XENVIF_NAPI_WEIGHT,
   Xenvif,
   XenvifQueue,
 } from "./common.js";
 import { xenvifDeallocKthread, xenvifUbufCallback } from "./dealloc.js";
 import { PersistentGrantTree } from "./pgrant.js";
-import { xenvifKthreadGuestRx, xenvifRxQueuePurge, xenvifRxQueueTail } from "./rx.js";
+import { xenvifKthreadGuestRx, xenvifRxQueuePurge, xenvifRxQueueTail, xenvifRxStartXmitCopy } from "./rx.js";
 import { xenvifDelCreditTimer, xenvifTxAction } from "./tx.js";
 
 /** xenvif_alloc: a vif for frontend `domid`, device `handle` (carrier off until connected). */
@@ -39,14 +41,25 @@ export function xenvifAlloc(ctx: NetbackContext, domid: number, handle: number):
 
 /**
  * xenvif_init_queue: a queue with its pending ring, slot pages and callbacks. Queue i runs on
- * Dom0 VCPU i mod the VCPU count (where Linux's irqbalance would put its interrupts).
+ * Dom0 VCPU i mod the VCPU count (where Linux's irqbalance would put its interrupts), or where
+ * the `queueVcpu` option places it.
  */
 export function xenvifInitQueue(vif: Xenvif, id: number): XenvifQueue {
   const ctx = vif.ctx;
   const vcpus = ctx.env.domain.vcpus;
-  const vcpu = vcpus[id % vcpus.length];
+  const placed = ctx.options.queueVcpu?.(vif, id) ?? id;
+  const vcpu = vcpus[(Number.isInteger(placed) && placed >= 0 ? placed : id) % vcpus.length];
   if (vcpu === undefined) throw new Error("backend domain has no VCPU");
   const queue = new XenvifQueue(vif, id, vcpu, () => ctx.newSlotPage(), xenvifUbufCallback);
+  // Dom0's stack reading a mapped slot through an skb goes through the grant mapping: it is
+  // touched, and its unmap needs a TLB flush.
+  const { grants, domain } = ctx.env;
+  for (let i = 0; i < MAX_PENDING_REQS; i++) {
+    (queue.mmapPages[i] as Page).access = () => {
+      const handle = queue.grantTxHandle[i] as number;
+      if (handle !== NETBACK_INVALID_HANDLE) grants.mapping(domain, handle)?.touch();
+    };
+  }
   queue.kaddrWindow = ctx.allocKaddrWindow();
   queue.kaddrBase = NETBACK_KADDR_BASE + queue.kaddrWindow * NETBACK_KADDR_WINDOW_PAGES * 4096;
   queue.lastRxTimeNs = ctx.env.clock.now();
@@ -217,6 +230,7 @@ export function xenvifPoll(queue: XenvifQueue, budget: number): number {
   // A poll queued before netif_napi_del finds the queue gone (the vif may be up again by then,
   // with new queues).
   if (queue.napiDeleted || queue.vif.disabled || !queue.vif.up || queue.tx === null) return 0;
+  queue.vcpu.charge(COST_NAPI_POLL);
   const workDone = xenvifTxAction(queue, budget);
   if (workDone < budget) {
     // If the queue is rate-limited, the credit timer reschedules it.
@@ -230,13 +244,17 @@ export function xenvifNapiScheduleOrEnableEvents(queue: XenvifQueue): void {
   if (queue.tx !== null && queue.tx.finalCheckForRequests() !== 0) napiSchedule(queue);
 }
 
-/** xenvif_kick_thread: wake the queue's RX kthread. */
+/**
+ * xenvif_kick_thread: wake the queue's RX kthread. The wake-up and the switch to the kthread are
+ * charged (`kthread.wake`) on the queue's VCPU when the kthread runs.
+ */
 export function xenvifKickThread(queue: XenvifQueue): void {
   if (queue.rxThreadScheduled || queue.rxThreadStopped) return;
   queue.rxThreadScheduled = true;
   const env = queue.vif.ctx.env;
   env.work.runOn(queue.vcpu, env.clock.now(), () => {
     queue.rxThreadScheduled = false;
+    queue.vcpu.charge(COST_KTHREAD_WAKEUP);
     xenvifKthreadGuestRx(queue, false);
   });
 }
@@ -306,13 +324,35 @@ export function xenvifSelectQueue(vif: Xenvif, skb: SkBuff): number {
   return skbTxHash(skb, n) % n;
 }
 
+/** What netdev_start_xmit passes beside the skb. */
+export interface XenvifXmitOptions {
+  /** skb->xmit_more: more skbs of this burst follow. */
+  readonly xmitMore?: boolean;
+  /** The VCPU calling ndo_start_xmit (smp_processor_id()); default the queue's. */
+  readonly cpu?: Vcpu;
+}
+
 /**
  * xenvif_start_xmit: queue `skb` for the guest on queue `queueIndex` (or the flow-hashed one) and
  * wake that queue's RX kthread. Like Linux it always returns NETDEV_TX_OK: an skb that cannot be
  * queued (vif down or disabled, RX internal queue full) is freed and counted in tx_dropped.
  * The vif takes ownership of `skb`.
+ *
+ * `xmit.xmitMore` is netdev_start_xmit's `more` (skb->xmit_more, set by pktgen on all but the last skb
+ * of a burst): the kick of the RX kthread — or, on the direct copy below, the response push and
+ * event — waits for the last skb of the burst, unless the queue stopped meanwhile. A shared skb
+ * sent with xmit_more (pktgen hands the same skb out `burst` times) is cloned before it is queued,
+ * as the persistent-grants RFC does so that a burst over 1 works (model_rx_xmit_more_clones).
+ *
+ * With persistent grants (the RFC's "copy on xenvif_start_xmit"), an skb with nothing queued
+ * ahead of it and its slots posted is put into the guest's buffers here, on the caller's path —
+ * memcpy into the persistently mapped pages, grant copy for a buffer not in the tree yet — with
+ * no RX kthread wake-up (model_rx_start_xmit_copies), charged to `xmit.cpu` (the VCPU calling
+ * ndo_start_xmit; default the queue's); otherwise it goes to the kthread as in mainline
+ * (model_rx_start_xmit_fallbacks).
  */
-export function xenvifStartXmit(vif: Xenvif, skb: SkBuff, queueIndex?: number): number {
+export function xenvifStartXmit(vif: Xenvif, skb: SkBuff, queueIndex?: number, xmit: XenvifXmitOptions = {}): number {
+  const xmitMore = xmit.xmitMore === true;
   const n = vif.queues.length;
   let index = queueIndex ?? xenvifSelectQueue(vif, skb);
   if (n === 0 || !vif.carrier || vif.disabled) return dropXmit(vif, skb);
@@ -320,15 +360,33 @@ export function xenvifStartXmit(vif: Xenvif, skb: SkBuff, queueIndex?: number): 
   if (index >= n) index %= n;
   const queue = vif.queues[index] as XenvifQueue;
   if (queue.rx === null || queue.rxThreadStopped) return dropXmit(vif, skb);
+  if (xmitMore && skb.isShared) {
+    const clone = skb.clone();
+    skb.free();
+    if (clone === null) return dropXmit(vif, null);
+    queue.modelStats.rxXmitMoreClones++;
+    skb = clone;
+  }
   const env = vif.ctx.env;
-  if (!xenvifRxQueueTail(queue, skb, env.clock.now() + vif.drainTimeoutNs)) return dropXmit(vif, skb);
-  xenvifKickThread(queue);
+  if (queue.rxPgTree !== null) {
+    if (xenvifRxStartXmitCopy(queue, skb, xmitMore, xmit.cpu ?? queue.vcpu)) {
+      queue.modelStats.rxStartXmitCopies++;
+      return NETDEV_TX_OK;
+    }
+    queue.modelStats.rxStartXmitFallbacks++;
+  }
+  if (!xenvifRxQueueTail(queue, skb, env.clock.now() + vif.drainTimeoutNs)) {
+    // A kick an earlier skb of the burst deferred must not be lost with this one.
+    xenvifKickThread(queue);
+    return dropXmit(vif, skb);
+  }
+  if (!xmitMore || queue.txQueueStopped) xenvifKickThread(queue);
   return NETDEV_TX_OK;
 }
 
-function dropXmit(vif: Xenvif, skb: SkBuff): number {
+function dropXmit(vif: Xenvif, skb: SkBuff | null): number {
   vif.devStats.txDropped++;
-  skb.free();
+  skb?.free();
   return NETDEV_TX_OK;
 }
 

@@ -7,7 +7,7 @@
  * timeout are dropped, and a guest that posts nothing for the stall timeout loses its carrier:
  * a stalled guest costs Dom0 bounded memory and stalls only its own queue.
  */
-import { DOMID_SELF } from "@pvnet/hypervisor";
+import { DOMID_SELF, type Vcpu } from "@pvnet/hypervisor";
 import {
   type NetifExtraInfo,
   type NetifRxRequest,
@@ -28,7 +28,7 @@ import {
 } from "@pvnet/netif";
 import { CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, COST_MEMCPY, PAGE_SIZE, type Page, SKB_GSO_TCPV4, type SkBuff, type SkbFrag } from "@pvnet/skb-model";
 import { GNTCOPY, GNTST } from "@pvnet/xen-grant-table";
-import { COPY_BATCH_SIZE, COST_RING_REQUEST, COST_RING_RESPONSE, RX_BATCH_SIZE, XENVIF_RX_QUEUE_MAX_SKBS, type XenvifPktState, type XenvifQueue } from "./common.js";
+import { COPY_BATCH_SIZE, COST_RING_REQUEST, COST_RING_RESPONSE, COST_TREE_LOOKUP, RX_BATCH_SIZE, XENVIF_RX_QUEUE_MAX_SKBS, type XenvifPktState, type XenvifQueue } from "./common.js";
 import { xenvifCarrierOff, xenvifKickThread, xenvifStopQueue, xenvifWakeQueue } from "./interface.js";
 
 /** xenvif_update_needed_slots: slots the head skb needs (its pages, plus one for GSO). */
@@ -95,8 +95,9 @@ export function xenvifRxDequeue(queue: XenvifQueue): SkBuff | null {
   return skb;
 }
 
-/** xenvif_rx_queue_purge: free everything queued. */
+/** xenvif_rx_queue_purge: free everything queued (after pushing what a deferred start_xmit copy left). */
 export function xenvifRxQueuePurge(queue: XenvifQueue): void {
+  if (queue.rxCompletedCount !== 0 || queue.rxCopyOps.count !== 0) xenvifRxCopyFlush(queue);
   for (let skb = xenvifRxDequeue(queue); skb !== null; skb = xenvifRxDequeue(queue)) skb.free();
 }
 
@@ -124,9 +125,9 @@ export function xenvifRxCopyFlush(queue: XenvifQueue): void {
   const { grants, evtchn, domain } = queue.vif.ctx.env;
   const tree = queue.rxPgTree;
   // With persistent grants a batch of tree hits has no copy op: no hypercall then.
-  if (tree === null || ops.count !== 0) grants.copy(queue.vcpu, ops);
+  if (tree === null || ops.count !== 0) grants.copy(queue.rxCpu, ops);
   // The grants that missed the tree were copied above; map them in now for the next packets.
-  if (tree !== null) tree.flushMaps(queue.vcpu, grants, domain);
+  if (tree !== null) tree.flushMaps(queue.rxCpu, grants, domain);
   for (let i = 0; i < ops.count; i++) {
     const st = ops.status[i] as number;
     if (st !== GNTST.okay) {
@@ -136,7 +137,7 @@ export function xenvifRxCopyFlush(queue: XenvifQueue): void {
   }
   ops.clear();
   // Push responses for all completed packets.
-  if (rx?.pushResponsesAndCheckNotify() && queue.rxPort !== 0) evtchn.evtchnSend(queue.vcpu, queue.rxPort);
+  if (rx?.pushResponsesAndCheckNotify() && queue.rxPort !== 0) evtchn.evtchnSend(queue.rxCpu, queue.rxPort);
   for (let i = 0; i < queue.rxCompletedCount; i++) {
     (queue.rxCompleted[i] as SkBuff).free();
     queue.rxCompleted[i] = null;
@@ -161,10 +162,12 @@ function xenvifRxCopyAdd(queue: XenvifQueue, req: NetifRxRequest, offset: number
   // read: its own, or a mapped slot; anything else keeps the grant copy and its error status).
   if (tree !== null && (page.pool !== null || foreign?.mapped === true)) {
     const dst = tree.lookup(req.gref);
+    queue.vcpu.charge(COST_TREE_LOOKUP);
     if (dst >= 0) {
       // offset + len <= PAGE_SIZE: xenvif_rx_next_chunk never crosses the guest page.
+      page.access?.(page); // a mapped slot read through its mapping is touched
       vif.ctx.env.machine.copy(dst + offset, page.addr(off), len);
-      queue.vcpu.charge(COST_MEMCPY, len);
+      queue.rxCpu.charge(COST_MEMCPY, len);
       return;
     }
     tree.prepareMap(req.gref);
@@ -191,10 +194,9 @@ function xenvifGsoType(skb: SkBuff): number {
   return skb.shinfo.gsoType & SKB_GSO_TCPV4 ? XEN_NETIF_GSO_TYPE_TCPV4 : XEN_NETIF_GSO_TYPE_TCPV6;
 }
 
-/** xenvif_rx_next_skb: dequeue the head skb and set up its state and extras. */
-function xenvifRxNextSkb(queue: XenvifQueue): void {
+/** xenvif_rx_next_skb: set up the state and extras of `skb` (the dequeued head skb). */
+function xenvifRxNextSkb(queue: XenvifQueue, skb: SkBuff): void {
   const pkt = queue.rxPkt;
-  const skb = xenvifRxDequeue(queue) as SkBuff;
   queue.stats.txBytes += skb.len;
   queue.stats.txPackets++;
   pkt.skb = skb;
@@ -330,19 +332,19 @@ function xenvifRxExtraSlot(queue: XenvifQueue): void {
 }
 
 /** xenvif_rx_skb: put one skb into the guest's buffers (data slot first, then extras, then data). */
-function xenvifRxSkb(queue: XenvifQueue): void {
+function xenvifRxSkb(queue: XenvifQueue, skb: SkBuff): void {
   const pkt = queue.rxPkt;
   const rx = queue.rx as NonNullable<XenvifQueue["rx"]>;
   const env = queue.vif.ctx.env;
-  xenvifRxNextSkb(queue);
+  xenvifRxNextSkb(queue, skb);
   queue.lastRxTimeNs = env.clock.now();
   do {
     rx.copyRequest(rx.reqCons, readRxRequest, queue.rxreq);
-    queue.vcpu.charge(COST_RING_REQUEST);
+    queue.rxCpu.charge(COST_RING_REQUEST);
     // Extras must go after the first data slot.
     if (pkt.slot !== 0 && pkt.extraCount !== 0) xenvifRxExtraSlot(queue);
     else xenvifRxDataSlot(queue, queue.rxreq);
-    queue.vcpu.charge(COST_RING_RESPONSE);
+    queue.rxCpu.charge(COST_RING_RESPONSE);
     rx.reqCons = (rx.reqCons + 1) >>> 0;
     pkt.slot++;
   } while (pkt.remainingLen > 0 || pkt.extraCount !== 0);
@@ -353,11 +355,39 @@ function xenvifRxSkb(queue: XenvifQueue): void {
 export function xenvifRxAction(queue: XenvifQueue): void {
   let workDone = 0;
   while (xenvifRxRingSlotsAvailable(queue) && queue.rxCount > 0 && workDone < RX_BATCH_SIZE) {
-    xenvifRxSkb(queue);
+    xenvifRxSkb(queue, xenvifRxDequeue(queue) as SkBuff);
     workDone++;
   }
   // Flush any pending copies and complete all skbs.
   xenvifRxCopyFlush(queue);
+}
+
+/**
+ * The persistent-grants RFC's copy in xenvif_start_xmit: with nothing queued ahead of `skb` and
+ * its slots posted, put it into the guest's buffers now (memcpy into the persistently mapped
+ * pages, grant copy for those not in the tree yet) and, unless `xmitMore` defers it to the last
+ * skb of the burst, push the responses and notify. False (nothing done to `skb`) when it must go
+ * to the RX kthread; what earlier deferred copies left is pushed first. The work is charged to
+ * `cpu`, the caller's.
+ */
+export function xenvifRxStartXmitCopy(queue: XenvifQueue, skb: SkBuff, xmitMore: boolean, cpu: Vcpu): boolean {
+  // The work runs on the CPU that called ndo_start_xmit, not in the queue's kthread.
+  queue.rxCpu = cpu;
+  let copied = false;
+  if (queue.rxCount === 0 && !queue.stalled) {
+    xenvifUpdateNeededSlots(queue, skb);
+    const available = xenvifRxRingSlotsAvailable(queue);
+    xenvifUpdateNeededSlots(queue, null);
+    if (available) {
+      xenvifRxSkb(queue, skb);
+      // rxCompleted holds one RX_BATCH_SIZE of skbs: a longer burst pushes as it goes.
+      if (!xmitMore || queue.rxCompletedCount === RX_BATCH_SIZE) xenvifRxCopyFlush(queue);
+      copied = true;
+    }
+  }
+  if (!copied && (queue.rxCompletedCount !== 0 || queue.rxCopyOps.count !== 0)) xenvifRxCopyFlush(queue);
+  queue.rxCpu = queue.vcpu;
+  return copied;
 }
 
 function rxQueueSlots(queue: XenvifQueue): number {

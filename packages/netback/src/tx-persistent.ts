@@ -20,7 +20,7 @@ import {
   type SkBuff,
 } from "@pvnet/skb-model";
 import { GNTCOPY, GNTST } from "@pvnet/xen-grant-table";
-import type { XenvifQueue, XenvifTxCb } from "./common.js";
+import { COST_TREE_LOOKUP, type XenvifQueue, type XenvifTxCb } from "./common.js";
 import { makeTxResponse, pushTxResponses } from "./tx.js";
 
 /**
@@ -33,6 +33,7 @@ export function xenvifTxPersistentPrepare(queue: XenvifQueue, first: NetifTxRequ
   let ok = true;
   for (let j = -1; j < nrFrags; j++) {
     const txp = j === -1 ? first : (queue.txfrags[j] as NetifTxRequest);
+    queue.vcpu.charge(COST_TREE_LOOKUP);
     if (tree.lookup(txp.gref) < 0 && !tree.prepareMap(txp.gref)) ok = false;
   }
   return ok;

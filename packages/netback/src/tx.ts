@@ -749,16 +749,12 @@ export function xenvifHandleFragList(queue: XenvifQueue, skb: SkBuff, nskb: SkBu
   return 0;
 }
 
-/** __pskb_pull_tail of the design of Linux bdab82759b8e: touching the mapped frags it reads (they need a TLB flush now). */
-function pullTailFirstSlot(queue: XenvifQueue, skb: SkBuff, cb: XenvifTxCb): boolean {
+/**
+ * __pskb_pull_tail of the design of Linux bdab82759b8e: the copy reads the mapped frags, which
+ * touches their mappings (the slot pages' access hook): they need a TLB flush now.
+ */
+function pullTailFirstSlot(queue: XenvifQueue, skb: SkBuff): boolean {
   const target = Math.min(skb.len, PKT_PROT_LEN);
-  let need = target - skb.headlen;
-  const env = queue.vif.ctx.env;
-  for (let i = 0; i < cb.nrFrags && need > 0; i++) {
-    const idx = cb.fragPendingIdx[i] as number;
-    env.grants.mapping(env.domain, queue.grantTxHandle[idx] as number)?.touch();
-    need -= queue.pendingSize[idx] as number;
-  }
   queue.modelStats.txPullTail++;
   return skb.pskbPullTail(target - skb.headlen);
 }
@@ -816,7 +812,7 @@ export function xenvifTxSubmit(queue: XenvifQueue): number {
     }
     // The design of Linux bdab82759b8e: pull the rest of the header up from the mapped frags.
     if (ctx.config.headerCopy === "first-slot" && skb.isNonlinear && skb.headlen < PKT_PROT_LEN) {
-      if (!pullTailFirstSlot(queue, skb, cb)) {
+      if (!pullTailFirstSlot(queue, skb)) {
         if (hasCallback) xenvifSkbZerocopyPrepare(queue, skb, headIdx);
         skb.free();
         cb.reset();

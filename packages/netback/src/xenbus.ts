@@ -132,6 +132,7 @@ export class Netback implements NetbackContext {
     return w;
   }
 
+  /** Give back a kernel virtual address window taken by allocKaddrWindow (gnttab_free_pages). */
   freeKaddrWindow(window: number): void {
     this.freeWindows.push(window);
   }

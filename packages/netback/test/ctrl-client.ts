@@ -1,5 +1,5 @@
 /** A raw guest side of netif's control ring, for netback's tests. */
-import { NETIF_CTRL_RING, newCtrlResponse, readCtrlResponse, writeCtrlRequest } from "@pvnet/netif";
+import { NETIF_CTRL_RING, newCtrlRequest, newCtrlResponse, readCtrlResponse, xenNetifCtrlPutRequest } from "@pvnet/netif";
 import { FrontRing, SharedRing } from "@pvnet/shared-ring";
 import { XBT_NIL, xenbusPrintf } from "@pvnet/xenstore";
 import type { RawFrontend, World } from "./harness.js";
@@ -11,6 +11,7 @@ class CtrlClient {
   readonly data: Uint8Array;
   readonly dataRef: number;
   private nextId = 1;
+  private readonly req = newCtrlRequest();
   constructor(
     readonly w: World,
     readonly fe: RawFrontend,
@@ -30,7 +31,7 @@ class CtrlClient {
   /** Send requests, kick, run, collect the responses as [type, status, data]. */
   send(reqs: readonly [number, number?, number?, number?][]): [number, number, number][] {
     for (const [type, d0 = 0, d1 = 0, d2 = 0] of reqs) {
-      this.ring.writeRequest(this.ring.produceRequest(), writeCtrlRequest, { id: this.nextId++ & 0xffff, type, data0: d0, data1: d1, data2: d2 });
+      xenNetifCtrlPutRequest(this.ring, this.req, this.nextId++, type, d0, d1, d2);
     }
     this.ring.pushRequests();
     this.w.hv.evtchnSend(this.fe.vcpu, this.port);

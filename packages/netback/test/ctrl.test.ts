@@ -25,9 +25,8 @@ import { SkbComposer } from "@pvnet/skb-model";
 import { describe, expect, test } from "vitest";
 import { toeplitzHash, xenvifCtrl, xenvifStartXmit } from "../src/index.js";
 import { CtrlClient } from "./ctrl-client.js";
-import { World } from "./harness.js";
+import { MS_KEY, World } from "./harness.js";
 
-const MS_KEY = Uint8Array.from(Buffer.from("6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa", "hex"));
 
 function connected(queues: number) {
   const w = new World({ ctrlRing: true, dom0Vcpus: 4 });

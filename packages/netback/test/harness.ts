@@ -94,7 +94,8 @@ export class World {
       { ...this.hv.kernelOps(), domain: this.dom0, grants: this.grants, xenbus: xb, skbs: this.skbs },
       {
         ...options,
-        onReceive: (vif: Xenvif, skb: SkBuff) => {
+        // A test's own receiver replaces the recording one (which reads every byte).
+        onReceive: options.onReceive ?? ((vif: Xenvif, skb: SkBuff) => {
           this.received.push({
             vif: vif.name,
             bytes: skb.toBytes(),
@@ -106,7 +107,7 @@ export class World {
           });
           if (this.keep !== null) this.keep.push(skb);
           else skb.free();
-        },
+        }),
       },
     );
   }
@@ -369,6 +370,13 @@ export class RawFrontend {
     if (r.rx.pushRequestsAndCheckNotify()) this.world.hv.evtchnSend(this.vcpu, r.rxPort);
   }
   private rxIdNext = 0;
+
+  /** Post every buffer of `postRx` again, same ids and grefs (a frontend recycling its pages). */
+  repostRx(q = 0): void {
+    const r = this.queues[q] as QueueRings;
+    for (const [id, buf] of this.rxBuffers) r.rx.writeRequest(r.rx.produceRequest(), writeRxRequest, { id, gref: buf.ref });
+    if (r.rx.pushRequestsAndCheckNotify()) this.world.hv.evtchnSend(this.vcpu, r.rxPort);
+  }
   readonly rxBuffers = new Map<number, { ref: number; gfn: number }>();
 
   /**
@@ -464,3 +472,6 @@ export function slotsOf(len: number, first: number, rest = 4096): SlotSpec[] {
   }
   return out;
 }
+
+/** The 40-byte key of Microsoft's "Verifying the RSS Hash Calculation", whose vectors the hash tests use. */
+export const MS_KEY = Uint8Array.from(Buffer.from("6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa", "hex"));

@@ -31,9 +31,8 @@ import {
   xenvifSetHashMappingSize,
   xenvifSetSkbHash,
 } from "../src/hash.js";
-import { World } from "./harness.js";
+import { MS_KEY, World } from "./harness.js";
 
-const MS_KEY = Uint8Array.from(Buffer.from("6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa", "hex"));
 
 const ip4 = (s: string) => s.split(".").map(Number);
 function ip6(s: string): number[] {

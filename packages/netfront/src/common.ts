@@ -65,11 +65,14 @@ export const TX_PENDING = 0xfffe;
 export const INVALID_GRANT_REF = -1;
 /** netdev_tx_t results of ndo_start_xmit. */
 export const NETDEV_TX_OK = 0;
+/** The driver could not take the packet: the caller keeps it and retries (Linux's drivers avoid it). */
 export const NETDEV_TX_BUSY = 0x10;
 
 /** Cost kinds charged by the frontend (host profile of @pvnet/hypervisor). */
 export const COST_RING_REQUEST = "ring.request";
 export const COST_RING_RESPONSE = "ring.response";
+/** One NAPI poll's own work (net_rx_action calling xennet_poll, napi_complete_done). */
+export const COST_NAPI_POLL = "napi.poll";
 /** Guest-side grant entry writes (gnttab_grant_foreign_access_ref / end_foreign_access_ref). */
 export const COST_GRANT_ACCESS = "grant.access";
 
@@ -78,6 +81,7 @@ if (NET_TX_RING_SIZE !== 256 || NET_RX_RING_SIZE !== 256) throw new Error("netfr
 
 // ------------------------------------------------------------------ errors
 
+/** What a NetfrontError reports: a bad argument, no device, or a broken invariant of the model (BUG). */
 export type NetfrontErrorCode = "EINVAL" | "ENODEV" | "BUG";
 
 /** Misuse of the API or a broken invariant of the model itself (never a backend's doing). */
@@ -90,6 +94,7 @@ export class NetfrontError extends Error {
   }
 }
 
+/** True when `e` is a NetfrontError (checked by name, so it holds across bundle copies). */
 export function isNetfrontError(e: unknown): e is NetfrontError {
   return typeof e === "object" && e !== null && (e as { name?: unknown }).name === "NetfrontError";
 }
@@ -140,7 +145,12 @@ export interface NetfrontOptions {
    * An opt-in control ring client (ctrl.ts; Linux netfront has none): talk_to_netback sets it up
    * when the backend offers feature-ctrl-ring.
    */
-  readonly ctrl?: { talkToNetback(np: NetfrontInfo, tx: number): number; teardown(): void };
+  readonly ctrl?: {
+    /** Inside talk_to_netback's transaction: set the ring up and write its keys; 0 or -errno. */
+    talkToNetback(np: NetfrontInfo, tx: number): number;
+    /** At disconnect: close its event channel, end its grants, free its pages. */
+    teardown(): void;
+  };
   /**
    * Busy-poll the TX ring as a MiniOS guest does (busy-poll.ts): never write the TX ring's
    * `rsp_event`, so the backend never notifies TX completions; reap them after every push and, with

@@ -15,9 +15,9 @@ import { putPage } from "@pvnet/skb-model";
 import {
   NETIF_CTRL_RING,
   NETIF_XS_KEY,
+  newCtrlRequest,
   newCtrlResponse,
   readCtrlResponse,
-  writeCtrlRequest,
   XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ,
   XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM,
   XEN_NETIF_CTRL_TYPE_SET_HASH_FLAGS,
@@ -25,6 +25,7 @@ import {
   XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING,
   XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE,
   type XenNetifCtrlResponse,
+  xenNetifCtrlPutRequest,
 } from "@pvnet/netif";
 import { FrontRing, SharedRing } from "@pvnet/shared-ring";
 import { xenbusPrintf, xenbusReadUnsigned } from "@pvnet/xenstore";
@@ -55,6 +56,7 @@ export class XennetCtrlRing {
   private dataPage: Page | null = null;
   private nextId = 0;
   private readonly rsp: XenNetifCtrlResponse = newCtrlResponse();
+  private readonly req = newCtrlRequest();
 
   /** Connected to a backend that offered the control ring. */
   get connected(): boolean {
@@ -111,7 +113,7 @@ export class XennetCtrlRing {
   request(type: number, data0 = 0, data1 = 0, data2 = 0): boolean {
     const ring = this.ring;
     if (ring === null || ring.full()) return false;
-    ring.writeRequest(ring.produceRequest(), writeCtrlRequest, { id: this.nextId, type, data0, data1, data2 });
+    xenNetifCtrlPutRequest(ring, this.req, this.nextId, type, data0, data1, data2);
     this.nextId = (this.nextId + 1) & 0xffff;
     return true;
   }

@@ -32,6 +32,10 @@ export interface NetfrontOutstanding {
   readonly evtchns: number;
 }
 
+/**
+ * The xen-netfront driver of one vif (drivers/net/xen-netfront.c): xenbus probe and connection, TX
+ * (xennet_start_xmit) and RX (xennet_poll) over its queues.
+ */
 export class Netfront {
   /** The driver's state (struct netfront_info); for inspection. */
   readonly info: NetfrontInfo;

@@ -22,26 +22,18 @@
  * Every response is validated as on the copy path (same checks, same alerts, same counters),
  * before its page is touched.
  */
-import { type Vcpu, XEN_PAGE_SIZE } from "@pvnet/hypervisor";
+import type { Vcpu } from "@pvnet/hypervisor";
 import {
   type NetifExtraInfo,
   type NetifRxResponse,
   NETRXF_csum_blank,
   NETRXF_data_validated,
-  NETRXF_extra_info,
-  NETRXF_more_data,
-  readRxResponse,
   writeRxRequest,
   XEN_NETIF_EXTRA_TYPE_GSO,
-  XEN_NETIF_EXTRA_TYPE_XDP,
-  XEN_NETIF_NR_SLOTS_MIN,
 } from "@pvnet/netif";
 import {
   CHECKSUM_PARTIAL,
   CHECKSUM_UNNECESSARY,
-  E2BIG,
-  EINVAL,
-  ENOENT,
   MAX_SKB_FRAGS,
   NET_IP_ALIGN,
   NET_SKB_PAD,
@@ -56,7 +48,6 @@ import {
 import {
   COST_GRANT_ACCESS,
   COST_RING_REQUEST,
-  COST_RING_RESPONSE,
   INVALID_GRANT_REF,
   NET_RX_RING_SIZE,
   NET_RX_SLOTS_MIN,
@@ -68,14 +59,14 @@ import {
 } from "./common.js";
 import {
   getRxPage,
-  getRxRef,
-  handleIncomingQueue,
   modRefillTimer,
-  napiSchedule,
   rxidx,
   setRxRspCons,
-  xennetGetExtras,
+  type RxSlotBuffer,
+  xennetGetResponses,
   xennetMoveRxSlot,
+  xennetPollDone,
+  xennetPollRspProd,
   xennetSetSkbGso,
 } from "./rx.js";
 import { XDP_PASS, XDP_TX, xennetRunXdp } from "./xdp.js";
@@ -154,83 +145,31 @@ export function xennetAllocRxPages(q: NetfrontQueue, vcpu: Vcpu): void {
 }
 
 /**
- * xennet_get_responses over posted pages: the same walk, checks and reactions as the copy path;
- * the validated pages go to q.rxChainPages (their grants ended), the responses to rinfo.rx and
- * q.rxRsps[1..]. Returns the number of slots, or a negative errno (pages recycled, rsp_cons moved
- * past the packet). A grant the backend still holds disables the device.
+ * build_skb RX's slots: bare pages, kept in q.rxChainPages[k - 1] (their grants ended) for
+ * xennetBuildRxSkb; a dropped packet's pages are recycled.
  */
-function xennetGetResponsesPages(q: NetfrontQueue, rinfo: NetfrontRxInfo, rp: number, vcpu: Vcpu): number {
-  const np = q.info;
-  const rx0 = q.rx;
-  if (rx0 === null) return -EINVAL;
-  const gnttab = np.env.gnttab;
-  let rx: NetifRxResponse = rinfo.rx;
-  const max = XEN_NETIF_NR_SLOTS_MIN + (rx.status <= RX_COPY_THRESHOLD ? 1 : 0);
-  let cons = rx0.rspCons;
-  let page = getRxPage(q, cons);
-  let ref = getRxRef(q, cons);
-  let slots = 1;
-  let err = 0;
-
-  if ((rx.flags & NETRXF_extra_info) !== 0) {
-    err = xennetGetExtras(q, rinfo.extras, rp, vcpu);
-    if (err === 0) {
-      const xdp = rinfo.extras[XEN_NETIF_EXTRA_TYPE_XDP - 1] as NetifExtraInfo;
-      if (xdp.type !== 0) rx.offset = xdp.xdpHeadroom;
-    }
-    cons = rx0.rspCons;
-  }
-
-  for (;;) {
-    q.rxChainPages[slots - 1] = null;
-    if (ref === INVALID_GRANT_REF) {
-      np.alert(q, `Bad rx response id ${rx.id}`);
-      if (page !== null) xennetRecyclePage(q, page); // cannot happen: pages are posted with a grant
-      err = -EINVAL;
-    } else if (rx.status < 0 || rx.offset + rx.status > XEN_PAGE_SIZE) {
-      np.alert(q, `rx->offset: ${rx.offset}, size: ${rx.status}`);
-      xennetMoveRxSlot(q, null, ref, page);
-      err = -EINVAL;
-    } else {
-      vcpu.charge(COST_GRANT_ACCESS);
-      if (!gnttab.endForeignAccessRef(ref)) {
-        np.setBroken(q, "Grant still in use by backend domain");
-        // The deferred entry holds the page until the backend lets go; this packet's other
-        // pages are ours again.
-        xennetEndAccessDeferred(np, ref, page, vcpu);
-        if (page !== null) putPage(page);
-        xennetRecycleChain(q, slots - 1);
-        return -EINVAL;
-      }
-      gnttab.releaseGrantReference(q.grefRxHead, ref);
-      q.rxChainPages[slots - 1] = page;
-    }
-    // next:
-    if ((rx.flags & NETRXF_more_data) === 0) break;
-    if (((cons + slots) >>> 0) === rp) {
-      np.alert(q, "Need more slots");
-      err = -ENOENT;
-      break;
-    }
-    rx = q.rxRsps[slots] as NetifRxResponse;
-    rx0.sring.readSlot((cons + slots) >>> 0, readRxResponse, rx);
-    vcpu.charge(COST_RING_RESPONSE);
-    page = getRxPage(q, (cons + slots) >>> 0);
-    ref = getRxRef(q, (cons + slots) >>> 0);
-    slots++;
-  }
-
-  if (slots > max) {
-    np.alert(q, "Too many slots");
-    err = -E2BIG;
-  }
-  if (err !== 0) {
-    xennetRecycleChain(q, slots);
-    setRxRspCons(q, (cons + slots) >>> 0);
-    return err;
-  }
-  return slots;
-}
+const RX_PAGE_SLOTS = Object.freeze<RxSlotBuffer<Page>>({
+  take(q, ri, k) {
+    q.rxChainPages[k - 1] = null;
+    return getRxPage(q, ri);
+  },
+  page: (page) => page,
+  lost(q, page) {
+    if (page !== null) xennetRecyclePage(q, page); // cannot happen: pages are posted with a grant
+  },
+  repost: (q, page, ref) => xennetMoveRxSlot(q, null, ref, page),
+  keep(q, _rx, page, _ref, k) {
+    q.rxChainPages[k - 1] = page;
+    return 0;
+  },
+  abandon(q, page, k) {
+    // The deferred grant holds the page until the backend lets go; the packet's other pages are
+    // ours again.
+    if (page !== null) putPage(page);
+    xennetRecycleChain(q, k);
+  },
+  drop: (q, slots) => xennetRecycleChain(q, slots),
+});
 
 /**
  * The skb of a validated chain of `slots` pages: built around the first page when its data fits
@@ -294,22 +233,14 @@ function xennetBuildRxSkb(q: NetfrontQueue, rinfo: NetfrontRxInfo, slots: number
 export function xennetPollBuildSkb(q: NetfrontQueue, budget: number, vcpu: Vcpu): number {
   const np = q.info;
   const rx = q.rx;
-  q.stats.napiPolls++;
-  if (!q.live || rx === null || np.broken) return 0;
-  const rp = rx.sring.rspProd;
-  if (rx.responseProdOverflow(rp) || (rp - rx.rspCons) >>> 0 > (rx.reqProdPvt - rx.rspCons) >>> 0) {
-    np.setBroken(q, `Illegal number of responses ${(rp - rx.rspCons) >>> 0}`);
-    return 0;
-  }
+  const rp = xennetPollRspProd(q);
+  if (rx === null || rp < 0) return 0;
   const rinfo = q.rinfo;
   let i = rx.rspCons;
   let workDone = 0;
   let nPull = 0;
   while (i !== rp && workDone < budget) {
-    rx.sring.readSlot(i, readRxResponse, rinfo.rx); // RING_COPY_RESPONSE
-    vcpu.charge(COST_RING_RESPONSE);
-    for (const e of rinfo.extras) e.type = 0;
-    const slots = xennetGetResponsesPages(q, rinfo, rp, vcpu);
+    const slots = xennetGetResponses(q, rinfo, rp, RX_PAGE_SLOTS, vcpu);
     if (slots < 0) {
       if (np.broken) {
         q.rxq.purge();
@@ -369,13 +300,7 @@ export function xennetPollBuildSkb(q: NetfrontQueue, budget: number, vcpu: Vcpu)
     setRxRspCons(q, i);
     workDone++;
   }
-  workDone -= handleIncomingQueue(q);
-  xennetAllocRxPages(q, vcpu);
-  if (workDone < budget) {
-    q.napiScheduled = false; // napi_complete_done
-    if (q.live && rx.finalCheckForResponses() !== 0) napiSchedule(q);
-  }
-  return workDone;
+  return xennetPollDone(q, workDone, budget, vcpu);
 }
 
 /**

@@ -52,6 +52,7 @@ import {
 } from "@pvnet/skb-model";
 import {
   COST_GRANT_ACCESS,
+  COST_NAPI_POLL,
   COST_RING_REQUEST,
   COST_RING_RESPONSE,
   INVALID_GRANT_REF,
@@ -248,20 +249,81 @@ export function xennetGetExtras(q: NetfrontQueue, extras: NetifExtraInfo[], rp: 
 }
 
 /**
- * xennet_get_responses: walk the response chain of one packet, validating every response before
- * its page is used; good slots' skbs go to `list` with their grants ended. Returns 0 or a
- * negative errno (the packet is then dropped, rsp_cons moved past it). A grant the backend still
- * holds disables the device.
+ * What a ring slot holds on one receive path, and what the response walk does with it: the copy
+ * path posts an skb whose frag 0 is the granted page, build_skb RX a bare page. Everything else
+ * about a slot (its grant, its response, the checks) is the same on both paths.
  */
-function xennetGetResponses(q: NetfrontQueue, rinfo: NetfrontRxInfo, rp: number, list: SkBuffHead, vcpu: Vcpu): number {
+export interface RxSlotBuffer<B> {
+  /** Take the buffer posted at ring position `ri`, the packet's slot `k` (1-based). */
+  take(q: NetfrontQueue, ri: number, k: number): B | null;
+  /** The page the backend wrote into. */
+  page(buf: B | null): Page | null;
+  /** A response whose id names no posted grant: the buffer is lost to the packet. */
+  lost(q: NetfrontQueue, buf: B | null): void;
+  /** xennet_move_rx_slot: re-post the buffer of a slot that carried no usable data. */
+  repost(q: NetfrontQueue, buf: B | null, ref: number): void;
+  /** Slot `k`'s data is ours (grant ended, or copied out of the persistent pool): keep it for the skb. 0, or an errno that drops the packet. */
+  keep(q: NetfrontQueue, rx: NetifRxResponse, buf: B | null, ref: number, k: number, vcpu: Vcpu): number;
+  /** The device broke on slot `k + 1`: free its buffer and the `k` kept before it. */
+  abandon(q: NetfrontQueue, buf: B | null, k: number): void;
+  /** The packet is dropped: give back what the `slots` slots kept. */
+  drop(q: NetfrontQueue, slots: number): void;
+}
+
+/** The copy path's slots: skbs, kept on q.tmpq for xennet_fill_frags; XDP runs on the first page. */
+const RX_SKB_SLOTS = Object.freeze<RxSlotBuffer<SkBuff>>({
+  take: (q, ri) => getRxSkb(q, ri),
+  page: (skb) => skb?.shinfo.frags[0]?.page ?? null,
+  lost: () => {},
+  repost: (q, skb, ref) => xennetMoveRxSlot(q, skb, ref),
+  keep(q, rx, skb, ref, k, vcpu) {
+    let err = 0;
+    if (q.persistent) xennetCopyPersistentRx(q, rx, skb, ref, k === 1, vcpu);
+    else {
+      // XDP before the stack (xennet_run_xdp): single-buffer packets only; a packet of several
+      // slots is dropped while a program is attached. Any verdict but XDP_PASS drops the packet.
+      const prog = q.info.xdpProg;
+      if (prog !== null) {
+        if ((rx.flags & NETRXF_more_data) !== 0) {
+          if (k === 1) q.rxPathStats.xdpMultiBuffer++;
+          err = -EINVAL;
+        } else if (k === 1) {
+          const page = skb?.shinfo.frags[0]?.page;
+          if (page !== null && page !== undefined && xennetRunXdp(q, prog, page, rx.offset, rx.status, vcpu) !== XDP_PASS) err = -EINVAL;
+        } else err = -EINVAL;
+      }
+    }
+    if (skb !== null) q.tmpq.queueTail(skb);
+    return err;
+  },
+  abandon(q, skb) {
+    // Linux leaks the buffer here; the model deferred the grant (keeping its page) and frees
+    // what this packet took, so a later teardown leaves nothing behind.
+    skb?.free();
+    q.tmpq.purge();
+  },
+  drop: () => {}, // the caller moves q.tmpq to the error queue
+});
+
+/**
+ * xennet_get_responses (with xennet_poll's copy of the packet's first response): walk the response
+ * chain of one packet at rsp_cons, validating every response before
+ * its buffer is used; good slots' buffers are kept (`slot.keep`) with their grants ended.
+ * Returns the number of slots, or a negative errno (the packet is then dropped, its buffers given
+ * back, rsp_cons moved past it). A grant the backend still holds disables the device.
+ */
+export function xennetGetResponses<B>(q: NetfrontQueue, rinfo: NetfrontRxInfo, rp: number, slot: RxSlotBuffer<B>, vcpu: Vcpu): number {
   const np = q.info;
   const rx0 = q.rx;
   if (rx0 === null) return -EINVAL;
   const gnttab = np.env.gnttab;
   let rx: NetifRxResponse = rinfo.rx;
+  rx0.sring.readSlot(rx0.rspCons, readRxResponse, rx); // xennet_poll's RING_COPY_RESPONSE of the first slot
+  vcpu.charge(COST_RING_RESPONSE);
+  for (const e of rinfo.extras) e.type = 0;
   const max = XEN_NETIF_NR_SLOTS_MIN + (rx.status <= RX_COPY_THRESHOLD ? 1 : 0);
   let cons = rx0.rspCons;
-  let skb = getRxSkb(q, cons);
+  let buf = slot.take(q, cons, 1);
   let ref = getRxRef(q, cons);
   let slots = 1;
   let err = 0;
@@ -278,40 +340,27 @@ function xennetGetResponses(q: NetfrontQueue, rinfo: NetfrontRxInfo, rp: number,
   for (;;) {
     if (ref === INVALID_GRANT_REF) {
       np.alert(q, `Bad rx response id ${rx.id}`);
+      slot.lost(q, buf);
       err = -EINVAL;
     } else if (rx.status < 0 || rx.offset + rx.status > XEN_PAGE_SIZE) {
       np.alert(q, `rx->offset: ${rx.offset}, size: ${rx.status}`);
-      xennetMoveRxSlot(q, skb, ref);
+      slot.repost(q, buf, ref);
       err = -EINVAL;
-    } else if (q.persistent) {
-      xennetCopyPersistentRx(q, rx, skb, ref, slots === 1, vcpu);
-      if (skb !== null) list.queueTail(skb);
     } else {
-      vcpu.charge(COST_GRANT_ACCESS);
-      if (!gnttab.endForeignAccessRef(ref)) {
-        np.setBroken(q, "Grant still in use by backend domain");
-        // Linux leaks the buffer here; the model defers the grant (keeping its page) and frees
-        // what this packet took, so a later teardown leaves nothing behind.
-        const page = skb?.shinfo.frags[0]?.page ?? null;
-        xennetEndAccessDeferred(np, ref, page, vcpu);
-        skb?.free();
-        list.purge();
-        return -EINVAL;
+      // A persistent queue's slot is a pool grant, never ended here (the data is copied out).
+      if (!q.persistent) {
+        vcpu.charge(COST_GRANT_ACCESS);
+        if (!gnttab.endForeignAccessRef(ref)) {
+          np.setBroken(q, "Grant still in use by backend domain");
+          // The deferred entry holds the page until the backend lets go.
+          xennetEndAccessDeferred(np, ref, slot.page(buf), vcpu);
+          slot.abandon(q, buf, slots - 1);
+          return -EINVAL;
+        }
+        gnttab.releaseGrantReference(q.grefRxHead, ref);
       }
-      gnttab.releaseGrantReference(q.grefRxHead, ref);
-      // XDP before the stack (xennet_run_xdp): single-buffer packets only; a packet of several
-      // slots is dropped while a program is attached. Any verdict but XDP_PASS drops the packet.
-      const prog = np.xdpProg;
-      if (prog !== null) {
-        if ((rx.flags & NETRXF_more_data) !== 0) {
-          if (slots === 1) q.rxPathStats.xdpMultiBuffer++;
-          err = -EINVAL;
-        } else if (slots === 1) {
-          const page = skb?.shinfo.frags[0]?.page;
-          if (page !== null && page !== undefined && xennetRunXdp(q, prog, page, rx.offset, rx.status, vcpu) !== XDP_PASS) err = -EINVAL;
-        } else err = -EINVAL;
-      }
-      if (skb !== null) list.queueTail(skb);
+      const e = slot.keep(q, rx, buf, ref, slots, vcpu);
+      if (e !== 0) err = e;
     }
     // next:
     if ((rx.flags & NETRXF_more_data) === 0) break;
@@ -320,11 +369,11 @@ function xennetGetResponses(q: NetfrontQueue, rinfo: NetfrontRxInfo, rp: number,
       err = -ENOENT;
       break;
     }
-    // RING_COPY_RESPONSE once into the packet's own copy: fill_frags uses it, not the ring.
+    // RING_COPY_RESPONSE once into the packet's own copy: the skb is built from it, not the ring.
     rx = q.rxRsps[slots] as NetifRxResponse;
     rx0.sring.readSlot((cons + slots) >>> 0, readRxResponse, rx);
     vcpu.charge(COST_RING_RESPONSE);
-    skb = getRxSkb(q, (cons + slots) >>> 0);
+    buf = slot.take(q, (cons + slots) >>> 0, slots + 1);
     ref = getRxRef(q, (cons + slots) >>> 0);
     slots++;
   }
@@ -333,8 +382,12 @@ function xennetGetResponses(q: NetfrontQueue, rinfo: NetfrontRxInfo, rp: number,
     np.alert(q, "Too many slots");
     err = -E2BIG;
   }
-  if (err !== 0) setRxRspCons(q, (cons + slots) >>> 0);
-  return err;
+  if (err !== 0) {
+    slot.drop(q, slots);
+    setRxRspCons(q, (cons + slots) >>> 0);
+    return err;
+  }
+  return slots;
 }
 
 /**
@@ -453,14 +506,8 @@ export function xennetPoll(q: NetfrontQueue, budget: number, vcpu: Vcpu): number
   if (q.buildSkb) return xennetPollBuildSkb(q, budget, vcpu);
   const np = q.info;
   const rx = q.rx;
-  q.stats.napiPolls++;
-  if (!q.live || rx === null || np.broken) return 0;
-  const rp = rx.sring.rspProd;
-  // RING_RESPONSE_PROD_OVERFLOW; also no response may cover a slot that was never posted.
-  if (rx.responseProdOverflow(rp) || (rp - rx.rspCons) >>> 0 > (rx.reqProdPvt - rx.rspCons) >>> 0) {
-    np.setBroken(q, `Illegal number of responses ${(rp - rx.rspCons) >>> 0}`);
-    return 0;
-  }
+  const rp = xennetPollRspProd(q);
+  if (rx === null || rp < 0) return 0;
   const rinfo = q.rinfo;
   const tmpq = q.tmpq;
   const errq = q.errq;
@@ -468,10 +515,7 @@ export function xennetPoll(q: NetfrontQueue, budget: number, vcpu: Vcpu): number
   let workDone = 0;
   let nPull = 0;
   while (i !== rp && workDone < budget) {
-    rx.sring.readSlot(i, readRxResponse, rinfo.rx); // RING_COPY_RESPONSE
-    vcpu.charge(COST_RING_RESPONSE);
-    for (const e of rinfo.extras) e.type = 0;
-    let failed = xennetGetResponses(q, rinfo, rp, tmpq, vcpu) !== 0;
+    let failed = xennetGetResponses(q, rinfo, rp, RX_SKB_SLOTS, vcpu) < 0;
     if (failed && np.broken) {
       // Linux returns with the lists as they are; the model frees them (nothing may leak).
       tmpq.purge();
@@ -521,11 +565,39 @@ export function xennetPoll(q: NetfrontQueue, budget: number, vcpu: Vcpu): number
     i = rx.rspCons;
   }
   errq.purge();
-  workDone -= handleIncomingQueue(q);
+  return xennetPollDone(q, workDone, budget, vcpu);
+}
+
+/**
+ * xennet_poll's opening, on both RX paths: count the poll and read rsp_prod. Returns it, or -1
+ * when nothing may be consumed: the queue is down, the device broken, or rsp_prod illegal
+ * (RING_RESPONSE_PROD_OVERFLOW, or a response over a slot never posted), which breaks it.
+ */
+export function xennetPollRspProd(q: NetfrontQueue): number {
+  const np = q.info;
+  const rx = q.rx;
+  q.stats.napiPolls++;
+  if (!q.live || rx === null || np.broken) return -1;
+  const rp = rx.sring.rspProd;
+  if (rx.responseProdOverflow(rp) || (rp - rx.rspCons) >>> 0 > (rx.reqProdPvt - rx.rspCons) >>> 0) {
+    np.setBroken(q, `Illegal number of responses ${(rp - rx.rspCons) >>> 0}`);
+    return -1;
+  }
+  return rp;
+}
+
+/**
+ * xennet_poll's end, on both RX paths: hand the packets to the stack (handle_incoming_queue, its
+ * drops taken off the work done), refill the ring, and below the budget complete NAPI and re-arm
+ * (RING_FINAL_CHECK_FOR_RESPONSES). Returns the work done.
+ */
+export function xennetPollDone(q: NetfrontQueue, work: number, budget: number, vcpu: Vcpu): number {
+  const workDone = work - handleIncomingQueue(q);
   xennetAllocRxBuffers(q, vcpu);
   if (workDone < budget) {
     q.napiScheduled = false; // napi_complete_done
-    if (q.live && rx.finalCheckForResponses() !== 0) napiSchedule(q);
+    const rx = q.rx;
+    if (q.live && rx !== null && rx.finalCheckForResponses() !== 0) napiSchedule(q);
   }
   return workDone;
 }
@@ -541,6 +613,7 @@ export function napiSchedule(q: NetfrontQueue): void {
 function napiRun(q: NetfrontQueue, life: number, vcpu: Vcpu): void {
   if (q.generation !== life || !q.live) return;
   const budget = q.info.napiBudget;
+  vcpu.charge(COST_NAPI_POLL);
   const work = xennetPoll(q, budget, vcpu);
   // At the budget NAPI stays scheduled and polls again (after other work on this VCPU).
   if (work >= budget && q.generation === life && q.live && !q.info.broken) {

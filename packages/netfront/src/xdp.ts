@@ -20,9 +20,13 @@ import { netfrontTxSlotAvailable, xennetTxBufGc, xennetTxGetFreeId, xennetTxMark
 
 /** enum xdp_action (include/uapi/linux/bpf.h). */
 export const XDP_ABORTED = 0;
+/** Drop the frame (its page is recycled). */
 export const XDP_DROP = 1;
+/** Pass the frame to the stack as an skb. */
 export const XDP_PASS = 2;
+/** Send the frame back out of the same device (netfront's TX ring). */
 export const XDP_TX = 3;
+/** Redirect to another device or socket: not modelled, counted as aborted. */
 export const XDP_REDIRECT = 4;
 
 /** XDP_PACKET_HEADROOM (include/uapi/linux/bpf.h): what xennet_xdp_set asks the backend for. */

@@ -371,7 +371,7 @@ export function talkToNetback(np: NetfrontInfo): number {
  * xennet_disconnect_backend: carrier off; per queue stop its timer and NAPI, close its event
  * channels, end access to every TX and RX grant (deferred, page kept, while the backend still
  * uses one) and free the skbs, return the private grant lists, end access to the ring pages and
- * free them.
+ * free them; the same for the control ring when one is connected.
  */
 export function xennetDisconnectBackend(np: NetfrontInfo): void {
   np.carrier = false;
@@ -420,6 +420,8 @@ export function xennetDisconnectBackend(np: NetfrontInfo): void {
     addStats(np.retiredStats, q.stats);
     addRxPathStats(np.retiredRxPathStats, q.rxPathStats);
   }
+  // The control ring's channel, grants and pages, with the queues' (the backend unmapped them first).
+  np.options.ctrl?.teardown();
   np.queues = [];
   np.disconnected = true;
 }

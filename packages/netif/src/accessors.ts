@@ -76,10 +76,15 @@ export interface XenNetifGref {
   status: number;
 }
 
+/** A zeroed netif_tx_request, to be filled and written (allocate once, reuse per slot). */
 export const newTxRequest = (): NetifTxRequest => ({ gref: 0, offset: 0, flags: 0, id: 0, size: 0 });
+/** A zeroed netif_tx_response. */
 export const newTxResponse = (): NetifTxResponse => ({ id: 0, status: 0 });
+/** A zeroed netif_rx_request. */
 export const newRxRequest = (): NetifRxRequest => ({ id: 0, gref: 0 });
+/** A zeroed netif_rx_response. */
 export const newRxResponse = (): NetifRxResponse => ({ id: 0, offset: 0, flags: 0, status: 0 });
+/** A zeroed netif_extra_info (type 0: none). */
 export const newExtraInfo = (): NetifExtraInfo => ({
   type: 0,
   flags: 0,
@@ -106,10 +111,14 @@ export function copyExtraInfo(to: NetifExtraInfo, from: NetifExtraInfo): NetifEx
   to.xdpHeadroom = from.xdpHeadroom;
   return to;
 }
+/** A zeroed xen_netif_ctrl_request. */
 export const newCtrlRequest = (): XenNetifCtrlRequest => ({ id: 0, type: 0, data0: 0, data1: 0, data2: 0 });
+/** A zeroed xen_netif_ctrl_response. */
 export const newCtrlResponse = (): XenNetifCtrlResponse => ({ id: 0, type: 0, status: 0, data: 0 });
+/** A zeroed xen_netif_gref (an entry of an ADD_GREF_MAPPING page). */
 export const newCtrlGref = (): XenNetifGref => ({ ref: 0, flags: 0, status: 0 });
 
+/** Decode the netif_tx_request at byte `off` of `view` (little-endian, netif.h layout) into `out`. */
 export function readTxRequest(view: DataView, off: number, out: NetifTxRequest): NetifTxRequest {
   out.gref = view.getUint32(off + TX_REQUEST.GREF, true);
   out.offset = view.getUint16(off + TX_REQUEST.OFFSET, true);
@@ -118,6 +127,7 @@ export function readTxRequest(view: DataView, off: number, out: NetifTxRequest):
   out.size = view.getUint16(off + TX_REQUEST.SIZE, true);
   return out;
 }
+/** Encode `v` as a netif_tx_request at byte `off` of `view`. */
 export function writeTxRequest(view: DataView, off: number, v: NetifTxRequest): void {
   view.setUint32(off + TX_REQUEST.GREF, v.gref, true);
   view.setUint16(off + TX_REQUEST.OFFSET, v.offset, true);
@@ -126,6 +136,7 @@ export function writeTxRequest(view: DataView, off: number, v: NetifTxRequest): 
   view.setUint16(off + TX_REQUEST.SIZE, v.size, true);
 }
 
+/** Decode the netif_tx_response at byte `off` of `view` into `out` (status is signed). */
 export function readTxResponse(view: DataView, off: number, out: NetifTxResponse): NetifTxResponse {
   out.id = view.getUint16(off + TX_RESPONSE.ID, true);
   out.status = view.getInt16(off + TX_RESPONSE.STATUS, true);
@@ -137,6 +148,7 @@ export function writeTxResponse(view: DataView, off: number, v: NetifTxResponse)
   view.setInt16(off + TX_RESPONSE.STATUS, v.status, true);
 }
 
+/** Decode the netif_rx_request at byte `off` of `view` into `out`. */
 export function readRxRequest(view: DataView, off: number, out: NetifRxRequest): NetifRxRequest {
   out.id = view.getUint16(off + RX_REQUEST.ID, true);
   out.gref = view.getUint32(off + RX_REQUEST.GREF, true);
@@ -149,6 +161,7 @@ export function writeRxRequest(view: DataView, off: number, v: NetifRxRequest): 
   view.setUint32(off + RX_REQUEST.GREF, v.gref, true);
 }
 
+/** Decode the netif_rx_response at byte `off` of `view` into `out` (status is signed: a size or a negative NETIF_RSP_*). */
 export function readRxResponse(view: DataView, off: number, out: NetifRxResponse): NetifRxResponse {
   out.id = view.getUint16(off + RX_RESPONSE.ID, true);
   out.offset = view.getUint16(off + RX_RESPONSE.OFFSET, true);
@@ -156,6 +169,7 @@ export function readRxResponse(view: DataView, off: number, out: NetifRxResponse
   out.status = view.getInt16(off + RX_RESPONSE.STATUS, true);
   return out;
 }
+/** Encode `v` as a netif_rx_response at byte `off` of `view`. */
 export function writeRxResponse(view: DataView, off: number, v: NetifRxResponse): void {
   view.setUint16(off + RX_RESPONSE.ID, v.id, true);
   view.setUint16(off + RX_RESPONSE.OFFSET, v.offset, true);
@@ -207,6 +221,7 @@ export function writeExtraInfo(view: DataView, off: number, v: NetifExtraInfo): 
   }
 }
 
+/** Decode the xen_netif_ctrl_request at byte `off` of `view` into `out`. */
 export function readCtrlRequest(view: DataView, off: number, out: XenNetifCtrlRequest): XenNetifCtrlRequest {
   out.id = view.getUint16(off + CTRL_REQUEST.ID, true);
   out.type = view.getUint16(off + CTRL_REQUEST.TYPE, true);
@@ -215,6 +230,7 @@ export function readCtrlRequest(view: DataView, off: number, out: XenNetifCtrlRe
   out.data2 = view.getUint32(off + CTRL_REQUEST.DATA + 8, true);
   return out;
 }
+/** Encode `v` as a xen_netif_ctrl_request at byte `off` of `view`. */
 export function writeCtrlRequest(view: DataView, off: number, v: XenNetifCtrlRequest): void {
   view.setUint16(off + CTRL_REQUEST.ID, v.id, true);
   view.setUint16(off + CTRL_REQUEST.TYPE, v.type, true);
@@ -223,6 +239,7 @@ export function writeCtrlRequest(view: DataView, off: number, v: XenNetifCtrlReq
   view.setUint32(off + CTRL_REQUEST.DATA + 8, v.data2, true);
 }
 
+/** Decode the xen_netif_ctrl_response at byte `off` of `view` into `out`. */
 export function readCtrlResponse(view: DataView, off: number, out: XenNetifCtrlResponse): XenNetifCtrlResponse {
   out.id = view.getUint16(off + CTRL_RESPONSE.ID, true);
   out.type = view.getUint16(off + CTRL_RESPONSE.TYPE, true);
@@ -230,6 +247,7 @@ export function readCtrlResponse(view: DataView, off: number, out: XenNetifCtrlR
   out.data = view.getUint32(off + CTRL_RESPONSE.DATA, true);
   return out;
 }
+/** Encode `v` as a xen_netif_ctrl_response at byte `off` of `view`. */
 export function writeCtrlResponse(view: DataView, off: number, v: XenNetifCtrlResponse): void {
   view.setUint16(off + CTRL_RESPONSE.ID, v.id, true);
   view.setUint16(off + CTRL_RESPONSE.TYPE, v.type, true);
@@ -237,12 +255,14 @@ export function writeCtrlResponse(view: DataView, off: number, v: XenNetifCtrlRe
   view.setUint32(off + CTRL_RESPONSE.DATA, v.data, true);
 }
 
+/** Decode the xen_netif_gref at byte `off` of `view` into `out`. */
 export function readCtrlGref(view: DataView, off: number, out: XenNetifGref): XenNetifGref {
   out.ref = view.getUint32(off + CTRL_GREF.REF, true);
   out.flags = view.getUint16(off + CTRL_GREF.FLAGS, true);
   out.status = view.getUint16(off + CTRL_GREF.STATUS, true);
   return out;
 }
+/** Encode `v` as a xen_netif_gref at byte `off` of `view`. */
 export function writeCtrlGref(view: DataView, off: number, v: XenNetifGref): void {
   view.setUint32(off + CTRL_GREF.REF, v.ref, true);
   view.setUint16(off + CTRL_GREF.FLAGS, v.flags, true);

@@ -33,6 +33,7 @@ export {
   type XenNetifCtrlResponse,
   type XenNetifGref,
 } from "./accessors.js";
+export { xenNetifCtrlPutRequest } from "./ctrl-ring.js";
 export {
   _NETRXF_csum_blank,
   _NETRXF_data_validated,

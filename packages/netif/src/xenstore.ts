@@ -46,6 +46,7 @@ export const NETIF_XS_KEY = Object.freeze({
   FRONTEND: "frontend",
   FRONTEND_ID: "frontend-id",
 });
+/** A xenstore key of the netif protocol (a value of NETIF_XS_KEY). */
 export type NetifXsKey = (typeof NETIF_XS_KEY)[keyof typeof NETIF_XS_KEY];
 
 /** enum xenbus_state (xen/include/public/io/xenbus.h): one definition, in @pvnet/xenstore's xenbus. */

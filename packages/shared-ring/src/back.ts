@@ -5,6 +5,10 @@
 import { RingError } from "./errors.js";
 import type { SharedRing, SlotDecoder, SlotEncoder } from "./sring.js";
 
+/**
+ * The backend's private view of a shared ring (ring.h's BACK_RING: req_cons, rsp_prod_pvt over the
+ * shared page), with the RING_* operations and their overflow checks.
+ */
 export class BackRing {
   readonly sring: SharedRing;
   /** RING_SIZE(r) (`nr_ents`). */
@@ -21,6 +25,7 @@ export class BackRing {
   get rspProdPvt(): number {
     return this.rspProdPvtValue;
   }
+  /** Set `rsp_prod_pvt` (the local producer; not yet visible to the front end). */
   set rspProdPvt(v: number) {
     this.rspProdPvtValue = v >>> 0;
   }
@@ -28,6 +33,7 @@ export class BackRing {
   get reqCons(): number {
     return this.reqConsValue;
   }
+  /** Set `req_cons` (the local consumer index). */
   set reqCons(v: number) {
     this.reqConsValue = v >>> 0;
   }

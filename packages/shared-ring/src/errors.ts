@@ -15,6 +15,7 @@ export type RingErrorCode =
   /** The back end would consume a request whose slot still owes a response (RING_REQUEST_CONS_OVERFLOW). */
   | "ERING_CONS_OVERFLOW";
 
+/** Misuse of the ring API or a ring whose indices make no sense (what ring.h leaves undefined), with its code. */
 export class RingError extends Error {
   override readonly name = "RingError";
   readonly code: RingErrorCode;

@@ -5,6 +5,10 @@
 import { RingError } from "./errors.js";
 import type { SharedRing, SlotDecoder, SlotEncoder } from "./sring.js";
 
+/**
+ * The frontend's private view of a shared ring (ring.h's FRONT_RING: req_prod_pvt, rsp_cons over
+ * the shared page), with the RING_* operations.
+ */
 export class FrontRing {
   readonly sring: SharedRing;
   /** RING_SIZE(r) (`nr_ents`). */
@@ -21,6 +25,7 @@ export class FrontRing {
   get reqProdPvt(): number {
     return this.reqProdPvtValue;
   }
+  /** Set `req_prod_pvt` (the local producer; not yet visible to the back end). */
   set reqProdPvt(v: number) {
     this.reqProdPvtValue = v >>> 0;
   }
@@ -28,6 +33,7 @@ export class FrontRing {
   get rspCons(): number {
     return this.rspConsValue;
   }
+  /** Set `rsp_cons` (the local consumer index). */
   set rspCons(v: number) {
     this.rspConsValue = v >>> 0;
   }

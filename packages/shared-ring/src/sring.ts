@@ -230,6 +230,7 @@ export class SharedRing {
   get reqProd(): number {
     return Atomics.load(this.u32, this.hdr);
   }
+  /** Publish `req_prod` (a store-release: the requests before it are visible first). */
   set reqProd(v: number) {
     Atomics.store(this.u32, this.hdr, v >>> 0);
   }
@@ -237,6 +238,7 @@ export class SharedRing {
   get reqEvent(): number {
     return Atomics.load(this.u32, this.hdr + 1);
   }
+  /** Write `req_event`. */
   set reqEvent(v: number) {
     Atomics.store(this.u32, this.hdr + 1, v >>> 0);
   }
@@ -244,6 +246,7 @@ export class SharedRing {
   get rspProd(): number {
     return Atomics.load(this.u32, this.hdr + 2);
   }
+  /** Publish `rsp_prod` (a store-release: the responses before it are visible first). */
   set rspProd(v: number) {
     Atomics.store(this.u32, this.hdr + 2, v >>> 0);
   }
@@ -251,6 +254,7 @@ export class SharedRing {
   get rspEvent(): number {
     return Atomics.load(this.u32, this.hdr + 3);
   }
+  /** Write `rsp_event`. */
   set rspEvent(v: number) {
     Atomics.store(this.u32, this.hdr + 3, v >>> 0);
   }

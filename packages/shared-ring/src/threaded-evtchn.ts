@@ -37,6 +37,10 @@ const SLEEPERS = 1;
 /** How `wait` ended. */
 export type EvtchnWaitResult = "notified" | "timed-out";
 
+/**
+ * An event channel between two threads sharing memory: notify bumps a sequence word, the waiter
+ * spins then sleeps in Atomics.wait (see the module comment).
+ */
 export class ThreadedEventChannel {
   readonly words: Int32Array;
   private readonly base: number;

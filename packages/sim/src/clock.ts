@@ -6,6 +6,7 @@
 /** The largest time a run may reach; beyond it integer nanoseconds stop being exact. */
 export const MAX_TIME_NS = Number.MAX_SAFE_INTEGER;
 
+/** A source of the current modelled time. */
 export interface Clock {
   /** Current time in nanoseconds. */
   now(): number;
@@ -19,6 +20,7 @@ export class VirtualClock implements Clock {
     return this.t;
   }
 
+  /** Move the clock forward to `timeNs` (an integer, never backwards). */
   advanceTo(timeNs: number): void {
     if (!Number.isInteger(timeNs) || timeNs > MAX_TIME_NS) throw new RangeError(`bad time ${timeNs}`);
     // Invariant: virtual time is monotonic.

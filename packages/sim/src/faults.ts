@@ -14,6 +14,10 @@ interface Point {
   readonly prng: Prng;
 }
 
+/**
+ * Named fault-injection points, each with its probability and own PRNG stream, replayable from the
+ * seed (see the module comment).
+ */
 export class FaultPlan {
   private readonly points = new Map<string, Point>();
 

@@ -1,7 +1,20 @@
 export { Actor } from "./actor.js";
 export { type Clock, MAX_TIME_NS, VirtualClock } from "./clock.js";
-export { CostAccount, CostModel, type CostProfile, type CostReport, type CostSink, type OperationCost } from "./cost.js";
+export {
+  CACHE_LEVELS,
+  type CacheLevel,
+  CostAccount,
+  CostModel,
+  type CostProfile,
+  type CostReport,
+  type CostSink,
+  deriveHost,
+  type HostCpu,
+  type HostDerivation,
+  type OperationCost,
+} from "./cost.js";
 export { FaultPlan } from "./faults.js";
+export { COST_CONTEXT_SWITCH, Pcpu, PcpuSet } from "./pcpu.js";
 export { hashLabel, Prng, type Ratio, ratio } from "./prng.js";
 export {
   DEFAULT_MAX_EVENTS,

@@ -12,6 +12,7 @@ export interface Ratio {
   readonly denominator: number;
 }
 
+/** A probability as an exact fraction `numerator / denominator` (0 .. 1), so draws are reproducible bit for bit. */
 export function ratio(numerator: number, denominator: number): Ratio {
   if (!Number.isInteger(numerator) || !Number.isInteger(denominator) || denominator <= 0 || numerator < 0 || numerator > denominator) {
     throw new RangeError(`invalid ratio ${numerator}/${denominator}`);
@@ -37,6 +38,10 @@ export function hashLabel(label: string): number {
   return h >>> 0;
 }
 
+/**
+ * The model's deterministic PRNG: a seeded generator whose streams can be forked by name, so one
+ * consumer's draws never shift another's.
+ */
 export class Prng {
   private s0 = 0;
   private s1 = 0;

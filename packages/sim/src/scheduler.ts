@@ -6,6 +6,7 @@
 import type { VirtualClock } from "./clock.js";
 import type { Prng } from "./prng.js";
 
+/** A scheduled event's action. */
 export type EventFn = () => void;
 
 interface QueuedEvent {
@@ -21,24 +22,36 @@ export interface EventHandle {
   readonly timeNs: number;
 }
 
+/** Why a run stopped: no event left, the time limit reached, or the event limit reached. */
 export type StopReason = "idle" | "time-limit" | "event-limit";
 
+/** The outcome of a run: events executed, why it stopped, and the modelled time then. */
 export interface RunResult {
   readonly events: number;
   readonly reason: StopReason;
   readonly nowNs: number;
 }
 
+/** Bounds of a run: modelled time and event count. */
 export interface RunLimits {
   /** Do not run events due after this time; the clock is left at the limit. */
   readonly untilNs?: number;
   /** Stop after this many events (a bound on every run). */
   readonly maxEvents?: number;
+  /**
+   * With `untilNs`: leave the clock at the last event run instead of the limit (a threaded runner
+   * whose limit is a wall-clock horizon, which must not move virtual time by itself).
+   */
+  readonly holdClock?: boolean;
 }
 
 /** Default bound on events in one `run` call, so a livelocked model stops. */
 export const DEFAULT_MAX_EVENTS = 100_000_000;
 
+/**
+ * The discrete-event scheduler: a binary heap of events ordered by time, simultaneous events in a
+ * seeded random order (then insertion order), run on the virtual clock.
+ */
 export class Scheduler {
   private heap: QueuedEvent[] = [];
   private seq = 0;
@@ -62,6 +75,7 @@ export class Scheduler {
     return this.at(this.clock.now() + delayNs, fn);
   }
 
+  /** Cancel a scheduled event (it is skipped when its time comes). */
   cancel(handle: EventHandle): void {
     (handle as QueuedEvent).cancelled = true;
   }
@@ -98,7 +112,7 @@ export class Scheduler {
     while (events < maxEvents) {
       if (!this.step(untilNs)) {
         if (this.heap.some((e) => !e.cancelled)) {
-          if (untilNs > this.clock.now()) this.clock.advanceTo(untilNs);
+          if (limits.holdClock !== true && untilNs > this.clock.now()) this.clock.advanceTo(untilNs);
           return { events, reason: "time-limit", nowNs: this.clock.now() };
         }
         return { events, reason: "idle", nowNs: this.clock.now() };

@@ -7,10 +7,12 @@ import { Actor } from "./actor.js";
 import { VirtualClock } from "./clock.js";
 import { CostModel, type CostProfile } from "./cost.js";
 import { FaultPlan } from "./faults.js";
+import { PcpuSet } from "./pcpu.js";
 import { Prng } from "./prng.js";
 import { type EventHandle, type RunLimits, type RunResult, Scheduler } from "./scheduler.js";
 import { DEFAULT_TRACE_CAPACITY, Trace, type TraceMode } from "./trace.js";
 
+/** What a simulation is built from: seed, host profile (operation costs), trace capacity and trace mode. */
 export interface SimulationOptions {
   readonly seed: number;
   /** Costs of operations; defaults to a profile in which everything is free. */
@@ -18,6 +20,8 @@ export interface SimulationOptions {
   readonly traceCapacity?: number;
   /** What the trace keeps (default "full"); nothing else depends on it. */
   readonly trace?: TraceMode;
+  /** Physical CPUs the actors are placed on (`placeActor`); by default the profile's `cpu.pcpus`, else each actor runs alone. */
+  readonly pcpus?: number;
 }
 
 /** A profile that charges nothing and accepts every kind: for tests that do not model time. */
@@ -32,6 +36,10 @@ class FreeCostModel extends CostModel {
   }
 }
 
+/**
+ * One deterministic simulation: virtual clock, scheduler, PRNG, cost model, trace and fault plan,
+ * all reproducible from the seed.
+ */
 export class Simulation {
   readonly seed: number;
   readonly prng: Prng;
@@ -40,6 +48,8 @@ export class Simulation {
   readonly trace: Trace;
   readonly faults: FaultPlan;
   readonly costs: CostModel;
+  /** The host's physical CPUs, when the simulation models them. */
+  readonly pcpus: PcpuSet | undefined;
   private readonly actors: Actor[] = [];
 
   constructor(options: SimulationOptions) {
@@ -50,6 +60,14 @@ export class Simulation {
     this.faults = new FaultPlan(this.prng.fork("faults"));
     const profile = options.profile ?? FREE_PROFILE;
     this.costs = profile === FREE_PROFILE ? new FreeCostModel(profile) : new CostModel(profile);
+    const pcpus = options.pcpus ?? profile.cpu?.pcpus;
+    this.pcpus = pcpus === undefined ? undefined : new PcpuSet(pcpus);
+  }
+
+  /** Pin `actor` on pCPU `pcpu` (a simulation created with `pcpus`). */
+  placeActor(actor: Actor, pcpu: number): void {
+    if (this.pcpus === undefined) throw new Error("this simulation models no pCPUs");
+    this.pcpus.place(actor, pcpu);
   }
 
   /** Create an actor (a VCPU) charged through this simulation's cost model. */
@@ -65,16 +83,40 @@ export class Simulation {
   }
 
   /**
-   * Run `fn` on `actor` at `timeNs` (or when the actor becomes free, if later). `fn` sees the
-   * actor's local clock in `actor.nowNs` and charges its work there.
+   * Run `fn` on `actor` at `timeNs`, or when the actor (and its pCPU) becomes free, if later.
+   * `fn` sees the actor's local clock in `actor.nowNs` and charges its work there.
+   *
+   * A job that comes due while its actor or pCPU is still busy is queued again for the time they
+   * become free, so it runs after, and sees the effects of, every job other actors ran
+   * meanwhile: a late NAPI poll finds every request written while it waited, as on a busy host.
+   * Its handle then no longer cancels it (no caller cancels a job once due).
    */
   runOn(actor: Actor, timeNs: number, fn: (actor: Actor) => void): EventHandle {
     // Per-unit costs make an actor's local time fractional; the clock holds integer ns, so the
     // event is due at the next whole nanosecond.
-    return this.scheduler.at(Math.max(Math.ceil(timeNs), this.clock.now()), () => {
-      actor.begin(this.clock.now());
-      fn(actor);
-    });
+    const queuedAt = Math.max(Math.ceil(timeNs), this.clock.now());
+    const job = (): void => {
+      const now = this.clock.now();
+      const pcpus = this.pcpus;
+      const ready = pcpus === undefined ? actor.nowNs : pcpus.readyAt(actor, now);
+      if (ready > now) {
+        this.scheduler.at(Math.ceil(ready), job);
+        return;
+      }
+      actor.begin(now);
+      if (pcpus === undefined) {
+        fn(actor);
+        return;
+      }
+      const before = actor.account.busyNs;
+      pcpus.enter(actor, now, queuedAt);
+      try {
+        fn(actor);
+      } finally {
+        pcpus.leave(actor, before);
+      }
+    };
+    return this.scheduler.at(queuedAt, job);
   }
 
   /** Record a trace event at the current global time. */
@@ -82,6 +124,7 @@ export class Simulation {
     this.trace.event(this.clock.now(), actor, event, a, b);
   }
 
+  /** Run events until idle or a limit (see RunLimits). */
   run(limits?: RunLimits): RunResult {
     return this.scheduler.run(limits);
   }

@@ -7,6 +7,7 @@
 
 import { hashLabel } from "./prng.js";
 
+/** One trace record: modelled time, actor, event name and two integer arguments. */
 export interface TraceRecord {
   readonly timeNs: number;
   readonly actor: number;
@@ -43,6 +44,7 @@ export function formatTraceMode(mode: TraceMode): string {
   return mode === "full" || mode === "off" ? mode : `sample:${mode.sample}`;
 }
 
+/** A bounded trace of fixed-size records with a running digest over all of them (see the module comment). */
 export class Trace {
   private readonly times: Float64Array;
   private readonly ints: Int32Array; // actor, code, a, b per record

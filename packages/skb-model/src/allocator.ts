@@ -20,6 +20,7 @@ import {
   skbWithOverhead,
 } from "./skbuff.js";
 
+/** Where an skb allocator takes memory from and its bounds (the domain's page pool, the most skbs alive, the costs to charge). */
 export interface SkbAllocatorOptions {
   /** Where heads, frag caches and copied pages come from: the domain's page pool. */
   readonly pool: PagePool;
@@ -76,6 +77,7 @@ export class SkbAllocator {
     this.netdevFrag = new PageFrag(this.pool, SKB_FRAG_PAGE_ORDER);
   }
 
+  /** Counters of the allocator: sk_buffs alive, allocations, frees, and allocations that failed. */
   get stats(): SkbAllocatorStats {
     return { liveSkbs: this.live, allocs: this.nAllocs, frees: this.nFrees, failures: this.nFailures };
   }

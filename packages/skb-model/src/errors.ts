@@ -18,6 +18,7 @@ export type SkbErrorCode =
   /** A kernel BUG_ON: freeing a free page, using a freed skb, operating on a shared skb. */
   | "BUG";
 
+/** Misuse of the skb API or a broken skb invariant (what would be a BUG() in Linux), with its code. */
 export class SkbError extends Error {
   override readonly name = "SkbError";
   readonly code: SkbErrorCode;

@@ -15,6 +15,7 @@ import { SkbError } from "./errors.js";
 
 /** PAGE_SHIFT on x86: Linux pages and Xen frames are both 4 KiB. */
 export const PAGE_SHIFT = 12;
+/** PAGE_SIZE: 4096 bytes. */
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
 /** Mask of the byte offset inside a 4 KiB page (`~PAGE_MASK` in Linux). */
 export const PAGE_OFFSET_MASK = PAGE_SIZE - 1;
@@ -27,14 +28,19 @@ export const MAX_PAGE_ORDER = 5;
 
 /** Something that can be charged for work: a `Vcpu`, or an `Actor`/`CostAccount` of @pvnet/sim. */
 export interface CostSink {
+  /** Charge one operation of `kind` covering `units` (bytes, pages) on the CPU running now. */
   charge(kind: string, units?: number): void;
 }
 
 /** Cost kinds charged by this package (all in the host profiles of @pvnet/hypervisor). */
 export const COST_PAGE_ALLOC = "page.alloc";
+/** Freeing a page back to the pool. */
 export const COST_PAGE_FREE = "page.free";
+/** A memcpy; units = bytes copied. */
 export const COST_MEMCPY = "memcpy";
+/** Allocating an sk_buff (the struct, and its head when there is one). */
 export const COST_SKB_ALLOC = "skb.alloc";
+/** Freeing an sk_buff. */
 export const COST_SKB_FREE = "skb.free";
 
 /** get_order(size): the smallest order whose page holds `size` bytes (-1 if above MAX_PAGE_ORDER). */
@@ -53,6 +59,12 @@ export class Page {
   readonly gfns: Int32Array;
   /** page_private(): a link drivers may use to chain pages (skb_copy_ubufs does). */
   private_: Page | null = null;
+  /**
+   * Called whenever this kernel reads the page's bytes (readPage, the source of copyPageToPage):
+   * a backend hooks a page over a granted frame to mark the grant mapping touched, since reading
+   * through the mapping loads it into the TLB (the unmap then needs a flush). Null: nobody cares.
+   */
+  access: ((page: Page) => void) | null = null;
 
   constructor(
     readonly machine: Machine,
@@ -129,6 +141,7 @@ export function pageRefCount(page: Page): number {
   return page.refcount;
 }
 
+/** The bounds and costs of a page pool: most frames, cached free frames, and the cost sink. */
 export interface PagePoolOptions {
   /**
    * Most frames the pool may hold from its domain (in use plus cached free). A pool never grows
@@ -222,6 +235,7 @@ export class PagePool {
     }
   }
 
+  /** Counters of the pool: frames owned and in use, pages in use, allocations, frees, and allocations that failed. */
   get stats(): PagePoolStats {
     return {
       ownedFrames: this.owned,
@@ -299,6 +313,7 @@ function checkRange(page: Page, off: number, len: number): void {
 export function copyPageToPage(dst: Page, dstOff: number, src: Page, srcOff: number, len: number): void {
   checkRange(dst, dstOff, len);
   checkRange(src, srcOff, len);
+  if (len !== 0) src.access?.(src);
   const machine = dst.machine;
   while (len > 0) {
     const n = Math.min(len, PAGE_SIZE - (dstOff & PAGE_OFFSET_MASK), PAGE_SIZE - (srcOff & PAGE_OFFSET_MASK));
@@ -313,6 +328,7 @@ export function copyPageToPage(dst: Page, dstOff: number, src: Page, srcOff: num
 export function readPage(page: Page, off: number, dst: Uint8Array, dstOff: number, len: number): void {
   checkRange(page, off, len);
   if (dstOff < 0 || dstOff + len > dst.length) throw new SkbError("EFAULT", "destination too short");
+  if (len !== 0) page.access?.(page);
   const bytes = page.machine.bytes;
   while (len > 0) {
     const n = Math.min(len, PAGE_SIZE - (off & PAGE_OFFSET_MASK));

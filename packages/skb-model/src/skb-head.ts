@@ -4,6 +4,7 @@
  */
 import type { SkBuff } from "./skbuff.js";
 
+/** struct sk_buff_head: a list of skbs with its length (the unlocked __skb_queue_* operations). */
 export class SkBuffHead {
   head: SkBuff | null = null;
   tail: SkBuff | null = null;

@@ -72,30 +72,44 @@ export function skbHeadAlign(x: number): number {
 
 /** skb->ip_summed values (include/linux/skbuff.h). */
 export const CHECKSUM_NONE = 0;
+/** The device validated the checksum: the stack need not. */
 export const CHECKSUM_UNNECESSARY = 1;
+/** The device gave the packet's full checksum in skb->csum. */
 export const CHECKSUM_COMPLETE = 2;
+/** The checksum is still to be computed from csum_start / csum_offset (offload on the way out). */
 export const CHECKSUM_PARTIAL = 3;
 
 /** skb->pkt_type values (include/uapi/linux/if_packet.h): what eth_type_trans found in the destination MAC. */
 export const PACKET_HOST = 0;
+/** To every host (ff:ff:ff:ff:ff:ff). */
 export const PACKET_BROADCAST = 1;
+/** To a multicast group. */
 export const PACKET_MULTICAST = 2;
+/** To another host (seen in promiscuous mode). */
 export const PACKET_OTHERHOST = 3;
 /** skb->transport_header while unset ((typeof(skb->transport_header))~0U, skb_transport_header_was_set). */
 export const SKB_HEADER_UNSET = 0xffff;
 
 /** skb_shinfo(skb)->gso_type bits (SKB_GSO_*). */
 export const SKB_GSO_TCPV4 = 1 << 0;
+/** The GSO header came from an untrusted source and must be checked (what netback and netfront set). */
 export const SKB_GSO_DODGY = 1 << 1;
+/** TCP segmentation with ECN (CWR on the first segment only). */
 export const SKB_GSO_TCP_ECN = 1 << 2;
+/** TCP over IPv4 segmentation keeping the IP ID fixed. */
 export const SKB_GSO_TCP_FIXEDID = 1 << 3;
+/** TCP over IPv6 segmentation. */
 export const SKB_GSO_TCPV6 = 1 << 4;
 
 /** skb_shinfo(skb)->flags bits (SKBFL_*). */
 export const SKBFL_ZEROCOPY_ENABLE = 1 << 0;
+/** The frags may be written by someone else (a page shared with another domain): no in-place change. */
 export const SKBFL_SHARED_FRAG = 1 << 1;
+/** Every frag is a zerocopy buffer (no copied page among them). */
 export const SKBFL_PURE_ZEROCOPY = 1 << 2;
+/** Do not copy the frags out (skb_orphan_frags) when the skb is queued for the local stack. */
 export const SKBFL_DONT_ORPHAN = 1 << 3;
+/** The frags' page references are managed by their owner, not the skb. */
 export const SKBFL_MANAGED_FRAG_REFS = 1 << 4;
 /** SKBFL_ZEROCOPY_FRAG: what xen-netback's ubufs carry. */
 export const SKBFL_ZEROCOPY_FRAG = SKBFL_ZEROCOPY_ENABLE | SKBFL_SHARED_FRAG;

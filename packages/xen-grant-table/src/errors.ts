@@ -16,6 +16,10 @@ export type GrantTableErrorCode =
   /** Teardown refused while mappings or pins remain. */
   | "EBUSY";
 
+/**
+ * Misuse of the grant-table API or a broken invariant of the model (never a guest's doing: guests
+ * get GNTST_* statuses), with its code.
+ */
 export class GrantTableError extends Error {
   override readonly name = "GrantTableError";
   readonly code: GrantTableErrorCode;
@@ -26,6 +30,7 @@ export class GrantTableError extends Error {
   }
 }
 
+/** True when `e` is a GrantTableError (checked by name, so it holds across bundle copies). */
 export function isGrantTableError(e: unknown): e is GrantTableError {
   return typeof e === "object" && e !== null && (e as { name?: unknown }).name === "GrantTableError";
 }

@@ -26,6 +26,7 @@ export interface GrantRefHead {
   head: number;
 }
 
+/** The guest's grant-table limits: frames mapped at start and the most it may grow to. */
 export interface GnttabGuestOptions {
   /** Table frames mapped at start. */
   readonly initialFrames?: number;
@@ -33,6 +34,10 @@ export interface GnttabGuestOptions {
   readonly maxFrames?: number;
 }
 
+/**
+ * A guest's grant-table driver (Linux drivers/xen/grant-table.c): the free list of grant
+ * references, granting and ending foreign access, with the table in the guest's own frames.
+ */
 export class GnttabGuest {
   readonly domain: Domain;
   private readonly machine: Machine;

@@ -20,8 +20,11 @@ export interface GrantOps {
   copy(vcpu: Vcpu, batch: GnttabCopyBatch): number;
   /** A grant op as one entry of HYPERVISOR_multicall. */
   multicallEntry(vcpu: Vcpu, kind: "map", batch: GnttabMapBatch): MulticallEntry;
+  /** A map batch as one entry of HYPERVISOR_multicall. */
   multicallEntry(vcpu: Vcpu, kind: "unmap", batch: GnttabUnmapBatch): MulticallEntry;
+  /** An unmap batch as one entry of HYPERVISOR_multicall. */
   multicallEntry(vcpu: Vcpu, kind: "copy", batch: GnttabCopyBatch): MulticallEntry;
+  /** A copy batch as one entry of HYPERVISOR_multicall. */
   /** The live mapping behind `handle` of `mapper` (what an access through it touches). */
   mapping(mapper: Domain, handle: number): Pick<GrantMapping, "touch"> | undefined;
   /** Maps, handles and pins `domain` still holds (the teardown audit). */

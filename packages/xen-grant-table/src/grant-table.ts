@@ -20,8 +20,9 @@ import {
 } from "@pvnet/hypervisor";
 import { GrantTableError } from "./errors.js";
 import { GNTCOPY, GNTMAP, GNTPIN, GNTST, GRANT_ENTRY_V1, GREFS_PER_GRANT_FRAME, GTF } from "./layout.js";
-import { DEFAULT_MAX_MAPTRACK_FRAMES, INVALID_MAPTRACK_HANDLE, Maptrack, type MaptrackVariant } from "./maptrack.js";
+import { COST_MAPTRACK_LOCK, DEFAULT_MAX_MAPTRACK_FRAMES, INVALID_MAPTRACK_HANDLE, Maptrack, type MaptrackVariant } from "./maptrack.js";
 import { GrantMapping, type MappingCounters } from "./mapping.js";
+import type { LockClock } from "./lock-time.js";
 import type { GnttabCopyBatch, GnttabMapBatch, GnttabUnmapBatch } from "./ops.js";
 
 /** Xen's default max_grant_frames (opt_max_grant_frames): 64 frames of 512 v1 entries. */
@@ -38,17 +39,22 @@ const MAX_HOST_ADDR = 2 ** 47;
 
 /** Cost kinds charged here (host profiles). */
 export const COST_GRANT_MAP = "grant.map";
+/** Per op of GNTTABOP_unmap_grant_ref. */
 export const COST_GRANT_UNMAP = "grant.unmap";
 /** Per op, units = bytes copied. */
 export const COST_GRANT_COPY = "grant.copy";
-export const COST_TLB_FLUSH = "tlb.flush";
+export { COST_TLB_FLUSH } from "@pvnet/hypervisor";
 
 /** Hypercall op names, as counted by the hypervisor's HypercallStats. */
 export const OP_MAP_GRANT_REF = "grant_table_op:map_grant_ref";
+/** GNTTABOP_unmap_grant_ref, as HypercallStats counts it. */
 export const OP_UNMAP_GRANT_REF = "grant_table_op:unmap_grant_ref";
+/** GNTTABOP_copy, as HypercallStats counts it. */
 export const OP_COPY = "grant_table_op:copy";
+/** GNTTABOP_setup_table, as HypercallStats counts it. */
 export const OP_SETUP_TABLE = "grant_table_op:setup_table";
 
+/** The hypervisor's grant-table limits: maptrack discipline, max_grant_frames and max_maptrack_frames per domain. */
 export interface GrantTablesOptions {
   /** Maptrack free-list discipline (see maptrack.ts); default the per-VCPU lock-free lists. */
   readonly maptrack?: MaptrackVariant;
@@ -61,6 +67,11 @@ export interface GrantTablesOptions {
    * (the motivation of Linux bdab82759b8e); "always": Xen's unconditional gnttab_flush_tlb per batch.
    */
   readonly tlbFlush?: "touched" | "always";
+  /**
+   * Charge the maptrack locks' hold and wait on the virtual clock (lock-time.ts): a lock one VCPU
+   * holds makes another wait on its local clock. Default false (the lock words only).
+   */
+  readonly lockTime?: boolean;
 }
 
 /** Counters of grant-table activity. */
@@ -87,9 +98,13 @@ export interface GrantOutstanding {
   readonly pins: number;
 }
 
-/** struct grant_table + active entries of one domain. */
+/**
+ * struct grant_table + active entries of one domain, in the machine's hypervisor heap: a VCPU
+ * thread of the mapping domain and one of the granting domain see the same table.
+ */
 class DomainGrantTable {
-  nrFrames = 0;
+  /** nr_grant_frames (word 0). */
+  private readonly header: Int32Array;
   readonly frameGfn: Int32Array;
   /** Absolute byte offset of each table frame. */
   readonly frameBase: Float64Array;
@@ -104,13 +119,23 @@ class DomainGrantTable {
   constructor(
     readonly domain: Domain,
     maxFrames: number,
+    machine: Machine,
   ) {
-    this.frameGfn = new Int32Array(maxFrames);
-    this.frameBase = new Float64Array(maxFrames);
+    this.header = machine.hvArray(Int32Array, 2);
+    this.frameGfn = machine.hvArray(Int32Array, maxFrames);
+    this.frameBase = machine.hvArray(Float64Array, maxFrames);
     const entries = maxFrames * GREFS_PER_GRANT_FRAME;
-    this.pin = new Uint32Array(entries);
-    this.actDomid = new Uint16Array(entries);
-    this.actMfn = new Int32Array(entries);
+    this.pin = machine.hvArray(Uint32Array, entries);
+    this.actDomid = machine.hvArray(Uint16Array, entries);
+    this.actMfn = machine.hvArray(Int32Array, entries);
+  }
+
+  get nrFrames(): number {
+    return Atomics.load(this.header, 0);
+  }
+
+  set nrFrames(n: number) {
+    Atomics.store(this.header, 0, n);
   }
 
   /** nr_grant_entries. */
@@ -134,6 +159,17 @@ export class GrantTables implements GrantOps {
     touched: 0,
   };
   private readonly flushAlways: boolean;
+  private readonly lockTime: boolean;
+  /**
+   * The maptrack locks' virtual clock: the sink a grant operation charges is the VCPU performing
+   * it (every `mt.get` / `mt.put` of this file passes it), whose actor is its local clock.
+   */
+  private readonly lockClock: LockClock = {
+    now: (sink) => (sink as Vcpu).actor.nowNs,
+    waitUntil: (sink, atNs) => (sink as Vcpu).actor.begin(atNs),
+    floor: () => this.hv.sim.clock.now(),
+    minHoldNs: () => this.hv.sim.costs.cost(COST_MAPTRACK_LOCK),
+  };
   private readonly tables = new Map<number, DomainGrantTable>();
   // Per-op scratch (no allocation per op): the frame found by a claim, the unmaps of a batch.
   private claimMfn = 0;
@@ -152,13 +188,14 @@ export class GrantTables implements GrantOps {
     this.maxGrantFrames = options.maxGrantFrames ?? DEFAULT_MAX_GRANT_FRAMES;
     this.maxMaptrackFrames = options.maxMaptrackFrames ?? DEFAULT_MAX_MAPTRACK_FRAMES;
     this.flushAlways = options.tlbFlush === "always";
+    this.lockTime = options.lockTime === true;
     if (!Number.isInteger(this.maxGrantFrames) || this.maxGrantFrames < 1) throw new RangeError(`bad maxGrantFrames ${this.maxGrantFrames}`);
   }
 
   private table(domain: Domain): DomainGrantTable {
     let t = this.tables.get(domain.domid);
     if (t === undefined || t.domain !== domain) {
-      t = new DomainGrantTable(domain, this.maxGrantFrames);
+      t = new DomainGrantTable(domain, this.maxGrantFrames, this.machine);
       this.tables.set(domain.domid, t);
     }
     return t;
@@ -324,7 +361,13 @@ export class GrantTables implements GrantOps {
     const rd = this.byId(b.dom[i] as number);
     if (rd === undefined) return GNTST.bad_domain;
     const lgt = this.table(ld);
-    lgt.maptrack ??= Maptrack.create({ variant: this.variant, nrVcpus: ld.vcpus.length, maxMaptrackFrames: this.maxMaptrackFrames });
+    lgt.maptrack ??= Maptrack.create({
+      variant: this.variant,
+      nrVcpus: ld.vcpus.length,
+      maxMaptrackFrames: this.maxMaptrackFrames,
+      heap: this.machine,
+      ...(this.lockTime ? { lockClock: this.lockClock } : {}),
+    });
     const mt = lgt.maptrack;
     const handle = mt.get(vcpu.id, vcpu);
     // GNTST_no_space since Xen 4.16 ("gnttab: maptrack handle shortage is not IOMMU related",
@@ -377,6 +420,11 @@ export class GrantTables implements GrantOps {
     return this.hv.hypercall(vcpu, OP_UNMAP_GRANT_REF, batch.count, () => this.doUnmapGrantRef(vcpu, batch));
   }
 
+  /**
+   * gnttab_unmap_grant_ref over a batch (in chunks of GNTTAB_UNMAP_BATCH_SIZE, one TLB flush per
+   * chunk that touched a mapping); each entry's GNTST_* in `batch.status`. Returns the hypercall's
+   * rc.
+   */
   doUnmapGrantRef(vcpu: Vcpu, batch: GnttabUnmapBatch): number {
     for (let start = 0; start < batch.count; start += GNTTAB_UNMAP_BATCH_SIZE) {
       const n = Math.min(GNTTAB_UNMAP_BATCH_SIZE, batch.count - start);
@@ -384,7 +432,8 @@ export class GrantTables implements GrantOps {
       this.unmapHost = false;
       for (let j = 0; j < n; j++) batch.status[start + j] = this.unmapCommon(vcpu, batch, start + j, j);
       if (this.unmapTouched || this.flushAlways) {
-        vcpu.charge(COST_TLB_FLUSH);
+        // flush_tlb_mask(d->domain_dirty_cpumask): locally, and by IPI where the domain ran.
+        this.hv.flushTlbMask(vcpu);
         this.stats.tlbFlushes++;
       } else if (this.unmapHost) this.stats.tlbFlushesAvoided++;
       for (let j = 0; j < n; j++) this.unmapComplete(j);
@@ -461,6 +510,7 @@ export class GrantTables implements GrantOps {
     return this.hv.hypercall(vcpu, OP_COPY, batch.count, () => this.doCopy(vcpu, batch));
   }
 
+  /** gnttab_copy over a batch; each entry's GNTST_* in `batch.status`. Returns the hypercall's rc (0). */
   doCopy(vcpu: Vcpu, batch: GnttabCopyBatch): number {
     for (let i = 0; i < batch.count; i++) batch.status[i] = this.copyOne(vcpu, batch, i);
     return 0;

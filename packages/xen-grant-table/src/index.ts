@@ -68,5 +68,6 @@ export {
   type MaptrackStats,
   type MaptrackVariant,
 } from "./maptrack.js";
+export { LOCK_TIME_MAX_INTERVALS, type LockClock, LockTime, type LockTimeStats } from "./lock-time.js";
 export { GrantMapping, type MappingCounters } from "./mapping.js";
 export { GnttabCopyBatch, GnttabMapBatch, GnttabUnmapBatch, MAX_PENDING_REQS } from "./ops.js";

@@ -80,7 +80,9 @@ export const GNTCOPY = Object.freeze({ source_gref: 1 << 0, dest_gref: 1 << 1 })
 
 /** Reserved grant references (GNTTAB_NR_RESERVED_ENTRIES): console and xenstore rings. */
 export const GNTTAB_NR_RESERVED_ENTRIES = 8;
+/** GNTTAB_RESERVED_CONSOLE: the reference of the console ring page. */
 export const GNTTAB_RESERVED_CONSOLE = 0;
+/** GNTTAB_RESERVED_XENSTORE: the reference of the xenstore ring page. */
 export const GNTTAB_RESERVED_XENSTORE = 1;
 
 /** GNTST_* status codes, as returned in each op's `status` field. */

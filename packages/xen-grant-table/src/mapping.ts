@@ -17,6 +17,7 @@ export interface MappingCounters {
   touched: number;
 }
 
+/** The mapper's bounds-checked window over one granted frame (GNTMAP_host_map), revoked at unmap (see the module comment). */
 export class GrantMapping {
   /** Absolute byte offset of the mapped frame in machine memory; -1 when not mapped. */
   private base = -1;
@@ -66,26 +67,32 @@ export class GrantMapping {
     this.check(0, 0, false);
   }
 
+  /** Read the byte at `offset` of the mapped frame. */
   readU8(offset: number): number {
     return this.machine.view.getUint8(this.check(offset, 1, false));
   }
 
+  /** Read the little-endian u16 at `offset` of the mapped frame. */
   readU16(offset: number): number {
     return this.machine.view.getUint16(this.check(offset, 2, false), true);
   }
 
+  /** Read the little-endian u32 at `offset` of the mapped frame. */
   readU32(offset: number): number {
     return this.machine.view.getUint32(this.check(offset, 4, false), true);
   }
 
+  /** Write the byte at `offset` (faults on a read-only mapping). */
   writeU8(offset: number, value: number): void {
     this.machine.view.setUint8(this.check(offset, 1, true), value);
   }
 
+  /** Write a little-endian u16 at `offset` (faults on a read-only mapping). */
   writeU16(offset: number, value: number): void {
     this.machine.view.setUint16(this.check(offset, 2, true), value, true);
   }
 
+  /** Write a little-endian u32 at `offset` (faults on a read-only mapping). */
   writeU32(offset: number, value: number): void {
     this.machine.view.setUint32(this.check(offset, 4, true), value, true);
   }

@@ -23,10 +23,16 @@
  * descheduled while it holds the lock.
  */
 import type { CostSink } from "@pvnet/sim";
-import { MAX_VIRT_CPUS, XEN_PAGE_SIZE } from "@pvnet/hypervisor";
+import { type Machine, MAX_VIRT_CPUS, XEN_PAGE_SIZE } from "@pvnet/hypervisor";
+import { type LockClock, LockTime, type LockTimeStats } from "./lock-time.js";
 
+/**
+ * Maptrack free-list discipline: Xen 4.5's single locked list, Xen 4.6's per-VCPU lock-free lists,
+ * or per-VCPU lists under a lock (see the module comment).
+ */
 export type MaptrackVariant = "per-vcpu-lockfree" | "single-locked" | "per-vcpu-locked";
 
+/** Every maptrack discipline, for benches and CLI choices. */
 export const MAPTRACK_VARIANTS: readonly MaptrackVariant[] = Object.freeze(["single-locked", "per-vcpu-lockfree", "per-vcpu-locked"]);
 
 /** struct grant_mapping (Xen-internal): 16 bytes, the size rounded to a power of two by `pad`. */
@@ -49,8 +55,11 @@ const SPINS_BEFORE_WAIT = 128;
 
 /** Cost kinds charged by the maptrack (host profiles). */
 export const COST_MAPTRACK_GET = "maptrack.get";
+/** put_maptrack_handle: returning a handle to its VCPU's free list. */
 export const COST_MAPTRACK_PUT = "maptrack.put";
+/** Taking the domain's maptrack lock (the locked variants, and growing the table). */
 export const COST_MAPTRACK_LOCK = "maptrack.lock";
+/** Allocating and linking a new maptrack frame. */
 export const COST_MAPTRACK_GROW = "maptrack.grow";
 
 const VARIANT_CODE: Readonly<Record<MaptrackVariant, number>> = Object.freeze({
@@ -88,13 +97,21 @@ const ENTRY_WORDS = GRANT_MAPPING.SIZEOF / 4;
 /** What a worker needs to attach to a maptrack. */
 export interface MaptrackShared {
   readonly buffer: SharedArrayBuffer;
+  /** Where the maptrack starts in `buffer` (the machine's hypervisor heap) and its bytes; default all of it. */
+  readonly byteOffset?: number;
+  readonly byteLength?: number;
 }
 
+/** A maptrack table's discipline, VCPU count and frame limit. */
 export interface MaptrackOptions {
   readonly variant: MaptrackVariant;
   readonly nrVcpus: number;
   /** max_maptrack_frames; the per-VCPU lock-free variant multiplies it by the VCPU count. */
   readonly maxMaptrackFrames?: number;
+  /** Charge lock hold and wait on the virtual clock (lock-time.ts); absent: the lock words only. */
+  readonly lockClock?: LockClock;
+  /** Where the table lives: the machine's hypervisor heap (`Machine.hvArray`); its own SharedArrayBuffer by default. */
+  readonly heap?: Pick<Machine, "hvArray">;
 }
 
 /** Counters summed over VCPUs (each VCPU counts what it did, in its own cache line). */
@@ -114,6 +131,10 @@ export interface MaptrackStats {
   readonly limit: number;
 }
 
+/**
+ * A domain's maptrack table (struct grant_mapping entries, get/put/steal_maptrack_handle) in shared
+ * memory (see the module comment).
+ */
 export class Maptrack {
   readonly variant: MaptrackVariant;
   readonly nrVcpus: number;
@@ -124,11 +145,18 @@ export class Maptrack {
   private readonly buffer: SharedArrayBuffer;
   private readonly perVcpu: boolean;
   private readonly locked: boolean;
+  /** The locks on the virtual clock, when created with a lockClock (not shared with workers). */
+  private lockTime: LockTime | undefined;
 
-  private constructor(buffer: SharedArrayBuffer) {
+  private readonly byteOffset: number;
+  private readonly byteLength: number;
+
+  private constructor(buffer: SharedArrayBuffer, byteOffset = 0, byteLength = buffer.byteLength - byteOffset) {
     this.buffer = buffer;
-    this.i32 = new Int32Array(buffer);
-    this.u16 = new Uint16Array(buffer);
+    this.byteOffset = byteOffset;
+    this.byteLength = byteLength;
+    this.i32 = new Int32Array(buffer, byteOffset, byteLength / 4);
+    this.u16 = new Uint16Array(buffer, byteOffset, byteLength / 2);
     const code = this.i32[H_VARIANT] as number;
     const variant = MAPTRACK_VARIANTS.find((v) => VARIANT_CODE[v] === code);
     if (variant === undefined) throw new Error(`maptrack buffer has unknown variant ${code}`);
@@ -151,8 +179,8 @@ export class Maptrack {
     if (maxFrames * MAPTRACK_PER_PAGE >= 2 ** 30) throw new RangeError(`maptrack limit of ${maxFrames} frames is too large`);
     // The buffer is sized for the limit up front (workers cannot see a buffer swapped later); the
     // OS commits its pages only when touched, so an unused limit costs address space only.
-    const buffer = new SharedArrayBuffer(ENTRIES_BASE * 4 + maxFrames * XEN_PAGE_SIZE);
-    const i32 = new Int32Array(buffer);
+    const bytes = ENTRIES_BASE * 4 + maxFrames * XEN_PAGE_SIZE;
+    const i32 = options.heap === undefined ? new Int32Array(new SharedArrayBuffer(bytes)) : options.heap.hvArray(Int32Array, bytes / 4);
     i32[H_VARIANT] = VARIANT_CODE[variant];
     i32[H_NR_VCPUS] = nrVcpus;
     i32[H_MAX_FRAMES] = maxFrames;
@@ -161,16 +189,24 @@ export class Maptrack {
       i32[VCPU_BASE + v * VCPU_STRIDE + V_HEAD] = MAPTRACK_TAIL;
       i32[VCPU_BASE + v * VCPU_STRIDE + V_TAIL] = MAPTRACK_TAIL;
     }
-    return new Maptrack(buffer);
+    const mt = new Maptrack(i32.buffer as SharedArrayBuffer, i32.byteOffset, i32.byteLength);
+    if (options.lockClock !== undefined) mt.lockTime = new LockTime(options.lockClock);
+    return mt;
+  }
+
+  /** Lock hold and wait on the virtual clock (created with a lockClock), else undefined. */
+  lockTimeStats(): Readonly<LockTimeStats> | undefined {
+    return this.lockTime === undefined ? undefined : { ...this.lockTime.stats };
   }
 
   /** Attach to a maptrack created in another thread. */
   static attach(shared: MaptrackShared): Maptrack {
-    return new Maptrack(shared.buffer);
+    return new Maptrack(shared.buffer, shared.byteOffset, shared.byteLength);
   }
 
+  /** What another thread needs to attach to this table (its shared buffer). */
   shared(): MaptrackShared {
-    return { buffer: this.buffer };
+    return { buffer: this.buffer, byteOffset: this.byteOffset, byteLength: this.byteLength };
   }
 
   /** maptrack_limit: every handle below it exists. */
@@ -178,6 +214,7 @@ export class Maptrack {
     return Atomics.load(this.i32, H_LIMIT);
   }
 
+  /** Maptrack frames allocated so far. */
   get frames(): number {
     return Atomics.load(this.i32, H_NR_FRAMES);
   }
@@ -192,18 +229,22 @@ export class Maptrack {
     Atomics.store(this.u16, w * 2 + 2, flags);
   }
 
+  /** The GNTMAP_* flags of the mapping behind `handle`. */
   entryFlags(handle: number): number {
     return Atomics.load(this.u16, (ENTRIES_BASE + handle * ENTRY_WORDS) * 2 + 2);
   }
 
+  /** Set the GNTMAP_* flags of the mapping behind `handle`. */
   setEntryFlags(handle: number, flags: number): void {
     Atomics.store(this.u16, (ENTRIES_BASE + handle * ENTRY_WORDS) * 2 + 2, flags);
   }
 
+  /** The grant reference mapped through `handle`. */
   entryRef(handle: number): number {
     return Atomics.load(this.i32, ENTRIES_BASE + handle * ENTRY_WORDS) >>> 0;
   }
 
+  /** The domid that granted the reference mapped through `handle`. */
   entryDomid(handle: number): number {
     return Atomics.load(this.u16, (ENTRIES_BASE + handle * ENTRY_WORDS) * 2 + 3);
   }
@@ -246,7 +287,7 @@ export class Maptrack {
       this.lock(H_LOCK, vb, sink);
       i32[e] = i32[H_HEAD] as number;
       i32[H_HEAD] = handle;
-      this.unlock(H_LOCK);
+      this.unlock(H_LOCK, sink);
       return;
     }
     // 1. The entry becomes a tail.
@@ -262,7 +303,7 @@ export class Maptrack {
     } while (cur !== prev);
     // 3. Link the old tail to it. The old tail exists: a list is never empty.
     Atomics.store(i32, ENTRIES_BASE + prev * ENTRY_WORDS, handle);
-    if (this.locked) this.unlock(owner + V_LOCK);
+    if (this.locked) this.unlock(owner + V_LOCK, sink);
   }
 
   /** _get_maptrack_handle / __get_maptrack_handle: pop `victim`'s list, keeping its last entry. */
@@ -283,7 +324,7 @@ export class Maptrack {
         break;
       }
     }
-    if (this.locked) this.unlock(vb + V_LOCK);
+    if (this.locked) this.unlock(vb + V_LOCK, sink);
     return result;
   }
 
@@ -294,7 +335,7 @@ export class Maptrack {
     this.lock(H_LOCK, vb, sink);
     if ((i32[H_NR_FRAMES] as number) >= this.maxFrames) {
       // No other VCPU adds a frame once the limit is reached: the lock can go.
-      this.unlock(H_LOCK);
+      this.unlock(H_LOCK, sink);
       if (i32[vb + V_TAIL] === MAPTRACK_TAIL) {
         // Uninitialised free list: steal an extra entry for the tail sentinel.
         const sentinel = this.steal(vcpu, sink);
@@ -303,7 +344,7 @@ export class Maptrack {
         Atomics.store(i32, ENTRIES_BASE + sentinel * ENTRY_WORDS, MAPTRACK_TAIL);
         Atomics.store(i32, vb + V_TAIL, sentinel);
         if (Atomics.load(i32, vb + V_HEAD) === MAPTRACK_TAIL) Atomics.store(i32, vb + V_HEAD, sentinel);
-        if (this.locked) this.unlock(vb + V_LOCK);
+        if (this.locked) this.unlock(vb + V_LOCK, sink);
       }
       return this.steal(vcpu, sink);
     }
@@ -312,11 +353,11 @@ export class Maptrack {
     // Set the tail directly if this is the VCPU's first page.
     if (i32[vb + V_TAIL] === MAPTRACK_TAIL) Atomics.store(i32, vb + V_TAIL, handle + MAPTRACK_PER_PAGE - 1);
     if (this.locked) {
-      this.unlock(H_LOCK);
+      this.unlock(H_LOCK, sink);
       this.lock(vb + V_LOCK, vb, sink);
       i32[last] = i32[vb + V_HEAD] as number;
       Atomics.store(i32, vb + V_HEAD, handle + 1);
-      this.unlock(vb + V_LOCK);
+      this.unlock(vb + V_LOCK, sink);
       return handle;
     }
     // Lock-free: put the rest of the page in front of the current head.
@@ -325,7 +366,7 @@ export class Maptrack {
       head = Atomics.load(i32, vb + V_HEAD);
       Atomics.store(i32, last, head);
     } while (Atomics.compareExchange(i32, vb + V_HEAD, head, handle + 1) !== head);
-    this.unlock(H_LOCK);
+    this.unlock(H_LOCK, sink);
     return handle;
   }
 
@@ -364,7 +405,7 @@ export class Maptrack {
     } else if (handle !== MAPTRACK_TAIL) {
       i32[H_HEAD] = i32[ENTRIES_BASE + handle * ENTRY_WORDS] as number;
     }
-    this.unlock(H_LOCK);
+    this.unlock(H_LOCK, sink);
     return handle === MAPTRACK_TAIL ? INVALID_MAPTRACK_HANDLE : handle;
   }
 
@@ -392,6 +433,8 @@ export class Maptrack {
 
   /** spin_lock on word `at`; counts a contended acquisition against the caller's block `vb`. */
   private lock(at: number, vb: number, sink: CostSink | undefined): void {
+    // On the virtual clock first: the lock's own cost is part of its hold.
+    if (sink !== undefined) this.lockTime?.acquire(at, sink);
     sink?.charge(COST_MAPTRACK_LOCK);
     const i32 = this.i32;
     if (Atomics.compareExchange(i32, at, 0, 1) === 0) return;
@@ -403,7 +446,8 @@ export class Maptrack {
     while (Atomics.exchange(i32, at, 2) !== 0) Atomics.wait(i32, at, 2);
   }
 
-  private unlock(at: number): void {
+  private unlock(at: number, sink: CostSink | undefined): void {
+    if (sink !== undefined) this.lockTime?.release(at, sink);
     if (Atomics.exchange(this.i32, at, 0) === 2) Atomics.notify(this.i32, at, 1);
   }
 

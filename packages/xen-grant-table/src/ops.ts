@@ -54,6 +54,7 @@ export class GnttabMapBatch {
     return i;
   }
 
+  /** Empty the batch for reuse (its arrays are kept). */
   clear(): void {
     this.count = 0;
   }
@@ -87,6 +88,7 @@ export class GnttabUnmapBatch {
     return i;
   }
 
+  /** Empty the batch for reuse (its arrays are kept). */
   clear(): void {
     this.count = 0;
   }
@@ -146,6 +148,7 @@ export class GnttabCopyBatch {
     return i;
   }
 
+  /** Empty the batch for reuse (its arrays are kept). */
   clear(): void {
     this.count = 0;
   }

@@ -26,6 +26,7 @@ import { XENSTORE_PAYLOAD_MAX } from "./wire.js";
 /** XBT_NIL: the "no transaction" id. */
 export const XBT_NIL = 0;
 
+/** How a connection hands its watch events to its owner. */
 export interface ConnectOptions {
   /**
    * Called when the watch-event queue goes from empty to non-empty, so the owner (a
@@ -86,6 +87,7 @@ export class Connection implements Actor {
     return this.store.targetOf(this.domid);
   }
 
+  /** The connection was closed (its domain released or its socket gone): requests are refused. */
   get closed(): boolean {
     return this.isClosed;
   }

@@ -18,6 +18,7 @@ import {
 
 /** Hooks the request processor calls: an access log and what XS_CONTROL `print` prints. */
 export interface ProcessHooks {
+  /** Access log: one line per request processed. */
   readonly log?: (line: string) => void;
 }
 

@@ -4,6 +4,10 @@
  */
 import { XENSTORE_REL_PATH_MAX } from "./wire.js";
 
+/**
+ * xenstored's quotas (C xenstored's quota-* settings): nodes per domain, value and path size,
+ * watches and transactions per connection, nodes per transaction, pending watch events.
+ */
 export interface XenstoreQuota {
   /** Nodes an unprivileged domain may own (quota-maxentity; C xenstored -E). */
   readonly maxEntriesPerDomain: number;

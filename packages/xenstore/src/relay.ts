@@ -74,7 +74,9 @@ export async function createXenstoredRelay(port: MessagePort, options: Xenstored
   return serverHandle(server, socketPath, clients, () => port.close());
 }
 
+/** How a xenstored port server relays requests: log, the domain clients act as, and when it answers. */
 export interface XenstoredPortServerOptions {
+  /** Access log: one line per connection event and request. */
   readonly log?: (line: string) => void;
   /** Domain the relayed clients act as (default 0, privileged). */
   readonly domid?: number;

@@ -21,6 +21,7 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 1 << 20;
 /** Watch events sent per drain before yielding, so one busy watcher cannot starve the loop. */
 const WATCH_EVENTS_PER_DRAIN = 256;
 
+/** Where the socket xenstored listens and how it answers: path, log, output bound per client. */
 export interface XenstoredServerOptions {
   /** Where to listen. A stale socket file left by a dead server is replaced. */
   readonly socketPath: string;
@@ -32,6 +33,7 @@ export interface XenstoredServerOptions {
   readonly domid?: number;
 }
 
+/** A running socket xenstored: its path, clients connected, and how to stop it. */
 export interface XenstoredServer {
   readonly socketPath: string;
   /** Socket clients currently connected. */
@@ -61,6 +63,7 @@ export interface XenstoredSessionIo {
   destroy(): void;
   /** Watch events are pending on the connection and nothing is draining them: drain them soon. */
   onWatchPending(): void;
+  /** Access log: one line per connection event and request. */
   readonly log?: (line: string) => void;
   /** Domain the client acts as (default 0, privileged). */
   readonly domid?: number;
@@ -83,6 +86,7 @@ export class XenstoredSession {
     io.log?.(`${this.conn.id} newconn`);
   }
 
+  /**  undefined {|The connection id xenstored gave this session, once connected. */
   get id(): number | undefined {
     return this.conn?.id;
   }

@@ -18,6 +18,7 @@ export const WATCH_RELEASE_DOMAIN = "@releaseDomain";
 /** The special nodes: each has permissions (GET_PERMS/SET_PERMS) deciding who gets its events. */
 export const SPECIAL_NODES: readonly string[] = Object.freeze([WATCH_INTRODUCE_DOMAIN, WATCH_RELEASE_DOMAIN]);
 
+/** A store's quotas and privileged domains. */
 export interface XenStoreOptions {
   /** Limits; unspecified ones take DEFAULT_QUOTA's values. */
   readonly quota?: Partial<XenstoreQuota>;
@@ -53,6 +54,10 @@ export function checkDomid(domid: number): number {
   return domid;
 }
 
+/**
+ * The xenstore database (xenstored's tree of nodes with permissions, quotas, watches and
+ * transactions), shared by every connection.
+ */
 export class XenStore {
   readonly quota: XenstoreQuota;
   private readonly privileged: ReadonlySet<number>;

@@ -35,6 +35,7 @@ export const XenbusState = Object.freeze({
   Reconfigured: 8,
 } as const);
 
+/** A value of XenbusState (enum xenbus_state). */
 export type XenbusStateValue = (typeof XenbusState)[keyof typeof XenbusState];
 
 const STATE_NAMES = Object.keys(XenbusState) as (keyof typeof XenbusState)[];

@@ -9,8 +9,14 @@ import { Xenbus } from "./xenbus.js";
 
 /** Where a kernel's xenwatch thread runs: deferred work on one of its CPUs, at the clock's time. */
 export interface XenwatchRunner<C> {
-  readonly clock: { now(): number };
-  readonly work: { runOn(cpu: C, atNs: number, fn: (cpu: C) => void): void };
+  readonly clock: {
+    /** The current modelled time in ns. */
+    now(): number;
+  };
+  readonly work: {
+    /** Run `fn` on `cpu` at modelled time `atNs` (queue_work on that CPU). */
+    runOn(cpu: C, atNs: number, fn: (cpu: C) => void): void;
+  };
   /** The CPU the thread runs on (Linux's xenwatch is one kthread; the model puts it on VCPU 0). */
   readonly cpu: C;
 }

@@ -2,7 +2,7 @@
  * Published throughput next to which `pvnet run`, `pvnet report` and the benches put the model's
  * predictions: the persistent-grants RFC ("[RFC PATCH 00/13] Persistent grant maps for xen net
  * drivers", xen-devel, May 2015), host A (Xeon E5-1650 v2 @ 3.5 GHz, Xen 4.5, the host the
- * `xeon-e5-1650v2` cost profile models), DomU <-> Dom0, one queue, in Mpps.
+ * `hostA` cost profile models, once named `xeon-e5-1650v2`), DomU <-> Dom0, one queue, in Mpps.
  *
  * The baseline column: grant copy / map, no persistent grants.
  */
@@ -34,10 +34,17 @@ export const PUBLISHED_PERSISTENT_MPPS: Readonly<Record<string, number>> = Objec
 export const PUBLISHED_MINIOS_PERSISTENT_MPPS = 4.17;
 
 /** The cost profile those figures were measured on. */
-export const PUBLISHED_PROFILE = "xeon-e5-1650v2";
+export const PUBLISHED_PROFILE = "hostA";
 
-/** The published figure for a run's shape, when one exists. */
-export function publishedMpps(r: {
+/** A published figure and the column of the RFC's table it comes from. */
+export interface PublishedFigure {
+  readonly mpps: number;
+  /** "baseline" (grant copy / map) or "persistent grants". */
+  readonly column: string;
+}
+
+/** The published figure for a run's shape, when one exists: the baseline column, or the persistent-grants one for a persistent run. */
+export function publishedFigure(r: {
   readonly topology: string;
   readonly direction: string;
   readonly pktSize: number;
@@ -45,7 +52,8 @@ export function publishedMpps(r: {
   readonly persistent: boolean;
   readonly profile: string;
   readonly customLayout: boolean;
-}): number | undefined {
-  if (r.topology !== "domu-dom0" || r.queues !== 1 || r.persistent || r.customLayout || r.profile !== PUBLISHED_PROFILE) return undefined;
-  return PUBLISHED_BASELINE_MPPS[`${r.direction}-${r.pktSize}`];
+}): PublishedFigure | undefined {
+  if (r.topology !== "domu-dom0" || r.queues !== 1 || r.customLayout || r.profile !== PUBLISHED_PROFILE) return undefined;
+  const mpps = (r.persistent ? PUBLISHED_PERSISTENT_MPPS : PUBLISHED_BASELINE_MPPS)[`${r.direction}-${r.pktSize}`];
+  return mpps === undefined ? undefined : { mpps, column: r.persistent ? "persistent grants" : "baseline" };
 }

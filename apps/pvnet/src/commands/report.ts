@@ -8,9 +8,10 @@ import { dirname, join, resolve } from "node:path";
 import { DEFAULT_PROFILE, HOST_PROFILES } from "@pvnet/hypervisor";
 import { Command, Option } from "commander";
 import { decimalInteger, nonEmpty } from "../cli-options.js";
-import { type Chart, layoutChart, operationsChart, publishedChart, renderSvg, throughputChart } from "../report/charts.js";
+import { type Chart, layoutChart, maptrackChart, operationsChart, publishedChart, renderSvg, throughputChart } from "../report/charts.js";
 import { reportHtml } from "../report/html.js";
 import { straightenedLayout } from "../report/layout.js";
+import { runManyGuestsSweep } from "../report/many-guests.js";
 import { DEFAULT_REPORT_PACKETS, type ReportConditions, runReportScenarios, reportScenarios } from "../report/scenarios.js";
 import { CliError, EXIT } from "./command.js";
 import { MAX_SEED } from "./run.js";
@@ -36,10 +37,11 @@ interface ReportOptions {
 export async function buildReport(c: ReportConditions, version: string, onDone?: (id: string, done: number, total: number) => void) {
   const results = await runReportScenarios(c, (r, done, total) => onDone?.(r.scenario.id, done, total));
   const seed5Run = results.find((r) => r.scenario.seed5Layout);
-  const charts: Chart[] = [throughputChart(results, c), publishedChart(results, c), operationsChart(results, c), layoutChart(straightenedLayout(), seed5Run)];
+  const guests = await runManyGuestsSweep(c);
+  const charts: Chart[] = [throughputChart(results, c), publishedChart(results, c), operationsChart(results, c), layoutChart(straightenedLayout(), seed5Run), maptrackChart(guests, c)];
   const svgs: string[] = [];
   for (const chart of charts) svgs.push(await renderSvg(chart));
-  return { results, charts, svgs, html: reportHtml(charts, svgs, results, c, version) };
+  return { results, guests, charts, svgs, html: reportHtml(charts, svgs, results, c, version) };
 }
 
 async function action(o: ReportOptions, command: Command): Promise<void> {
@@ -79,14 +81,16 @@ async function action(o: ReportOptions, command: Command): Promise<void> {
         modelledGbit: r.report.modelled.gbit,
         traceDigest: r.report.traceDigest,
       })),
+      manyGuests: report.guests,
     };
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } else {
     process.stdout.write(`pvnet report: ${report.charts.length} charts from ${report.results.length} scenarios (${c.packets} frames each, seed ${c.seed}, profile ${c.profile})\n`);
     process.stdout.write(`wrote ${out}\nopen it in a browser: file://${out}\n`);
   }
-  if (bad.length > 0) {
-    process.stderr.write(`pvnet report: ${bad.map((r) => r.scenario.id).join(", ")} did not deliver every frame intact\n`);
+  const badGuests = report.guests.filter((p) => p.corrupt !== 0 || p.delivered !== p.sent).map((p) => `guests-${p.guests}-${p.maptrack}`);
+  if (bad.length + badGuests.length > 0) {
+    process.stderr.write(`pvnet report: ${[...bad.map((r) => r.scenario.id), ...badGuests].join(", ")} did not deliver every frame intact\n`);
     process.exitCode = EXIT.FAILED;
   }
 }
@@ -98,7 +102,8 @@ export function reportCommand(): Command {
       `Runs ${reportScenarios().length} deterministic DomU <-> Dom0 scenarios (TX and RX at 64, 1496 and 65535 bytes, baseline and ` +
         "persistent grants, 1 queue, and a TX run of the 51-slot worst-case layout) and writes one HTML file, viewable offline, " +
         "with SVG charts: modelled throughput vs packet size per grant mode, published vs modelled packet rates, where the " +
-        "modelled time goes per operation, and the worst-case layout's slots before and after netfront straightens it.",
+        "modelled time goes per operation, the worst-case layout's slots before and after netfront straightens it, and " +
+        "the aggregate of 1-16 guests under each of Dom0's maptrack free lists (pvnet run --guests).",
     )
     .addOption(new Option("--out <file>", "the HTML file to write").argParser(nonEmpty("a file name")).default(DEFAULT_REPORT_FILE))
     .addOption(new Option("--packets <n>", `frames per scenario (1..${MAX_REPORT_PACKETS})`).argParser(decimalInteger(1, MAX_REPORT_PACKETS)).default(DEFAULT_REPORT_PACKETS))

@@ -53,6 +53,7 @@ try {
       index,
       result: {
         mpps: r.modelled.mpps,
+        gbit: r.modelled.gbit,
         packetsDelivered: r.packetsDelivered,
         corrupt: r.corrupt,
         persistentGrants: r.counters.persistent_grants === 1,

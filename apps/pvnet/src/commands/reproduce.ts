@@ -15,7 +15,8 @@ import { decimalInteger } from "../cli-options.js";
 import { formatCount, table } from "../cli-format.js";
 import type { DomuDom0Options } from "../topology/domu-dom0.js";
 import { CliError, EXIT, usageError } from "./command.js";
-import { PUBLISHED_BASELINE_MPPS, PUBLISHED_MINIOS_PERSISTENT_MPPS, PUBLISHED_PERSISTENT_MPPS, PUBLISHED_PROFILE } from "./published.js";
+import { IPERF_WINDOW_BYTES, iperfRows } from "./iperf-rows.js";
+import { PUBLISHED_BASELINE_MPPS, PUBLISHED_MINIOS_PERSISTENT_MPPS, PUBLISHED_PERSISTENT_MPPS } from "./published.js";
 import type { ReproduceWorkerData, ReproduceWorkerMessage } from "./reproduce-worker.js";
 import { PROGRESS } from "./run-probe.js";
 import { MAX_PACKETS, MAX_SEED } from "./run.js";
@@ -24,14 +25,9 @@ import { MAX_PACKETS, MAX_SEED } from "./run.js";
 export const REPRODUCE_HOSTS = ["hostA", "hostB"] as const;
 export type ReproduceHost = (typeof REPRODUCE_HOSTS)[number];
 
-/**
- * The cost profile a host runs on. hostA is the profile named `hostA` once one exists; until then
- * the `xeon-e5-1650v2` profile, which models the same machine. hostB needs a profile of its own:
- * without one the command refuses (a usage error, nothing runs).
- */
+/** The cost profile a host runs on: the bundled profile of that name (hostB is derived from hostA). */
 export function reproduceProfileName(host: ReproduceHost): string {
   if (HOST_PROFILES[host] !== undefined) return host;
-  if (host === "hostA" && HOST_PROFILES[PUBLISHED_PROFILE] !== undefined) return PUBLISHED_PROFILE;
   throw usageError(`no cost profile for --host ${host} in this build (profiles: ${Object.keys(HOST_PROFILES).join(", ")})`);
 }
 
@@ -53,7 +49,8 @@ export const RFC_PKT_SIZES = [64, 1496, 65535] as const;
 
 /** One row of the table: its shape and the figures the RFC published for it (Mpps), if any. */
 export interface ReproduceRowSpec {
-  readonly kind: "pktgen";
+  /** pktgen rows are in Mpps; iperf rows (iperf-rows.ts) in Gbit/s. */
+  readonly kind: "pktgen" | "iperf";
   readonly test: string;
   readonly topology: "domu-dom0";
   readonly direction: "tx" | "rx";
@@ -63,6 +60,8 @@ export interface ReproduceRowSpec {
   readonly cloneSkbs: number;
   /** The guest's netfront busy-polls its TX ring (never sets rsp_event), as the RFC's MiniOS guest. */
   readonly busyPoll: boolean;
+  /** iperf rows: TCP flows (`pvnet run --flows`). */
+  readonly flows?: number;
   readonly packets: number;
   readonly publishedBaseline: number | null;
   readonly publishedPersistent: number | null;
@@ -78,6 +77,7 @@ export interface ReproducePoint {
 /** What the worker keeps of one point's run report. */
 export interface ReproducePointResult {
   readonly mpps: number;
+  readonly gbit: number;
   readonly packetsDelivered: number;
   readonly corrupt: number;
   /** The vif's persistent_grants counter: whether persistent grants were in use. */
@@ -92,7 +92,7 @@ export interface ReproducePointResult {
 export interface ReproduceRow extends ReproduceRowSpec {
   readonly host: ReproduceHost;
   readonly profile: string;
-  readonly unit: "Mpps";
+  readonly unit: "Mpps" | "Gbit/s";
   /** Modelled, copy/map baseline and persistent grants (null: not measured, the run was interrupted). */
   readonly baseline: number | null;
   readonly persistent: number | null;
@@ -145,6 +145,7 @@ export function reproduceRows(host: ReproduceHost, packets?: number): ReproduceR
     publishedBaseline: null,
     publishedPersistent: host === "hostA" ? PUBLISHED_MINIOS_PERSISTENT_MPPS : null,
   });
+  rows.push(...iperfRows(host, packets));
   return rows;
 }
 
@@ -162,7 +163,10 @@ export function reproducePoints(rows: readonly ReproduceRowSpec[], seed: number)
         queues: r.queues,
         burst: r.burst,
         cloneSkbs: r.cloneSkbs,
+        // pktgen has no window: it sends while the driver's queue is awake.
+        windowBytes: 0,
         ...(r.busyPoll ? { busyPoll: true } : {}),
+        ...(r.flows === undefined ? {} : { flows: r.flows, windowBytes: IPERF_WINDOW_BYTES }),
         ...(mode === "persistent" ? { persistent: true } : {}),
       },
     })),
@@ -188,15 +192,16 @@ export function reproduceResults(
     const b = of("baseline");
     const p = of("persistent");
     if (b === undefined && p === undefined) return;
-    const baseline = b?.mpps ?? null;
-    const persistent = p?.mpps ?? null;
+    const figure = (x: ReproducePointResult | undefined) => (x === undefined ? null : spec.kind === "iperf" ? x.gbit : x.mpps);
+    const baseline = figure(b);
+    const persistent = figure(p);
     const ratio = baseline !== null && persistent !== null && baseline > 0 ? persistent / baseline : null;
     const publishedRatio = spec.publishedBaseline !== null && spec.publishedPersistent !== null ? spec.publishedPersistent / spec.publishedBaseline : null;
     out.push({
       ...spec,
       host,
       profile,
-      unit: "Mpps",
+      unit: spec.kind === "iperf" ? "Gbit/s" : "Mpps",
       baseline,
       persistent,
       ratio,
@@ -328,13 +333,14 @@ async function action(o: ReproduceOptions): Promise<void> {
 
 export function reproduceCommand(): Command {
   return new Command("reproduce")
-    .summary("run the persistent-grants RFC's pktgen table on a host profile, next to the published figures")
+    .summary("run the persistent-grants RFC's pktgen and iperf tables on a host profile, next to the published figures")
     .description(
       "Runs the pktgen rows of the persistent-grants RFC (xen-devel, May 2015): DomU <-> Dom0, one queue, burst 1, " +
         `clone_skbs ${RFC_CLONE_SKBS}, ${RFC_PKT_SIZES.join(" / ")} bytes, guest TX and RX, each in the copy/map baseline and with ` +
         "persistent grants. Prints per row the published and modelled figures, both persistent/baseline ratios, the " +
         "model's error and the resource the cost model names as the bottleneck. Also the RFC's MiniOS row: a guest " +
-        `busy-polling its TX ring (it never sets rsp_event), pktgen burst ${MINIOS_BURST}, ${MINIOS_PKT_SIZE} bytes. Published figures exist for host A only. ` +
+        `busy-polling its TX ring (it never sets rsp_event), pktgen burst ${MINIOS_BURST}, ${MINIOS_PKT_SIZE} bytes. And the RFC's iperf rows ` +
+        "(Gbit/s): TCP, one flow per queue, 64 KiB segments, 1-3 queues TX and RX (host B: 1, 2, 3, 4 and 6 queues). Published figures exist for host A only. " +
         "Ctrl-C stops between two slices of the simulation and prints the rows measured so far.",
     )
     .addOption(new Option("--host <name>", "the RFC's host whose cost profile runs the table").choices([...REPRODUCE_HOSTS]).default("hostA"))

@@ -6,11 +6,15 @@
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { type DomuDom0Options, runDomuDom0 } from "../topology/domu-dom0.js";
 import { runDomuDomu } from "../topology/domu-domu.js";
+import { type ManyGuestsOptions, runManyGuests } from "../topology/many-guests.js";
+import { runDomuDom0Threaded, runDomuDomuThreaded } from "../topology/threaded.js";
 import { type OperationTimes, type PartialRun, partialRun, RunInterrupted, runProbe } from "./run-probe.js";
 
 export interface RunWorkerData {
-  readonly topology: "domu-dom0" | "domu-domu";
-  readonly options: DomuDom0Options;
+  readonly topology: "domu-dom0" | "domu-domu" | "many-guests";
+  /** deterministic (one seeded scheduler, this thread) or threaded (a worker_thread per domain kernel). */
+  readonly mode: "deterministic" | "threaded";
+  readonly options: DomuDom0Options | ManyGuestsOptions;
   readonly progress: SharedArrayBuffer;
   readonly stop: SharedArrayBuffer;
   /** The store's end of the xenstore relay the main thread listens with (`--xenstored`). */
@@ -22,7 +26,13 @@ export interface RunWorkerData {
 export type { PartialRun } from "./run-probe.js";
 
 export type RunWorkerMessage =
-  | { readonly kind: "report"; readonly report: Awaited<ReturnType<typeof runDomuDom0>> | Awaited<ReturnType<typeof runDomuDomu>>; readonly operations: OperationTimes }
+  | {
+      readonly kind: "report";
+      readonly report: Awaited<ReturnType<typeof runDomuDom0>> | Awaited<ReturnType<typeof runDomuDomu>> | Awaited<ReturnType<typeof runManyGuests>>
+        | Awaited<ReturnType<typeof runDomuDom0Threaded>>
+        | Awaited<ReturnType<typeof runDomuDomuThreaded>>;
+      readonly operations: OperationTimes;
+    }
   | { readonly kind: "interrupted"; readonly partial: PartialRun }
   | { readonly kind: "error"; readonly name: string; readonly message: string; readonly code: string | undefined; readonly stack: string | undefined };
 
@@ -30,7 +40,8 @@ const data = workerData as RunWorkerData;
 const { state, hooks } = runProbe(new Float64Array(data.progress), new Int32Array(data.stop));
 const post = (m: RunWorkerMessage) => parentPort?.postMessage(m);
 
-try {
+/** The deterministic run: the probe's hooks in the host's runner, the live store between slices. */
+async function runDeterministic(): Promise<void> {
   const { xenstorePort } = data;
   // The live store: requests the main thread relays are served between two slices of each run.
   const attached = hooks.attached;
@@ -44,8 +55,22 @@ try {
       },
     },
   };
-  const report = data.topology === "domu-domu" ? await runDomuDomu(options) : await runDomuDom0(options);
+  const report =
+    data.topology === "many-guests"
+      ? await runManyGuests(options as ManyGuestsOptions)
+      : data.topology === "domu-domu"
+        ? await runDomuDomu(options as DomuDom0Options)
+        : await runDomuDom0(options as DomuDom0Options);
   post({ kind: "report", report, operations: state.trafficOps });
+}
+
+try {
+  if (data.mode === "threaded") {
+    // The VCPU threads are this thread's workers; it only coordinates them.
+    const options = data.options as DomuDom0Options;
+    const report = data.topology === "domu-domu" ? await runDomuDomuThreaded(options) : await runDomuDom0Threaded(options);
+    post({ kind: "report", report, operations: state.trafficOps });
+  } else await runDeterministic();
 } catch (e) {
   if (e instanceof RunInterrupted) {
     post({ kind: "interrupted", partial: partialRun(state) });

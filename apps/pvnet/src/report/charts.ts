@@ -8,6 +8,7 @@ import { PUBLISHED_BASELINE_MPPS, PUBLISHED_PROFILE } from "../commands/publishe
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import type { StraighteningLayout } from "./layout.js";
+import { MANY_GUESTS_PACKETS, type ManyGuestsPoint } from "./many-guests.js";
 import type { ReportConditions, ScenarioResult } from "./scenarios.js";
 
 /** One chart of the report. */
@@ -211,6 +212,35 @@ export function layoutChart(layout: StraighteningLayout, seed5Run: ScenarioResul
           encoding: { y: { datum: layout.maxSlots }, text: { value: `limit: ${layout.maxSlots} (XEN_NETIF_NR_SLOTS_MIN)` } },
         },
       ],
+    },
+  };
+}
+
+const MAPTRACK_LABEL = { "single-locked": "one list, one lock (Xen before 4.6)", "per-vcpu-lockfree": "per-VCPU lists, lock-free (Xen 4.6+)", "per-vcpu-locked": "per-VCPU lists, a lock each" } as const;
+
+/** Aggregate modelled throughput vs guests, one line per maptrack free list of Dom0. */
+export function maptrackChart(points: readonly ManyGuestsPoint[], c: ReportConditions): Chart {
+  const values = points.map((p) => ({ guests: p.guests, maptrack: MAPTRACK_LABEL[p.maptrack], gbit: +p.gbit.toFixed(2), lockBusy: +(p.lockBusy * 100).toFixed(1) }));
+  const title = "Many guests: aggregate throughput vs Dom0's maptrack free list";
+  return {
+    id: "maptrack",
+    title,
+    caption: `pvnet run --guests N: N guests each send ${MANY_GUESTS_PACKETS} frames of 64 KiB to Dom0 at once (16 grant maps a frame), Dom0 with one VCPU per vif, a pCPU per VCPU, maptrack lock hold and wait on the virtual clock; seed ${c.seed}, cost profile ${c.profile}; modelled time, not wall clock.`,
+    points: values.length,
+    spec: {
+      $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+      title,
+      config,
+      width: WIDTH,
+      height: 280,
+      data: { values },
+      mark: { type: "line", point: { size: 60, filled: true } },
+      encoding: {
+        x: { field: "guests", type: "quantitative", scale: { type: "log", base: 2 }, axis: { values: [1, 2, 4, 8, 16], title: "guests (one vif each, log scale)" } },
+        y: { field: "gbit", type: "quantitative", title: "aggregate modelled throughput (Gbit/s)" },
+        color: { field: "maptrack", type: "nominal", title: "maptrack free list", sort: Object.values(MAPTRACK_LABEL) },
+        tooltip: [{ field: "lockBusy", type: "quantitative", title: "maptrack lock held (% of run)" }],
+      },
     },
   };
 }

@@ -15,9 +15,13 @@ export const ETH_P_802_3_MIN = 0x0600;
 export const ETH_P_802_3 = 0x0001;
 /** ETH_P_802_2: dummy type for 802.2 LLC frames. */
 export const ETH_P_802_2 = 0x0004;
+/** ETH_P_IP: IPv4. */
 export const ETH_P_IP = 0x0800;
+/** ETH_P_ARP: Address Resolution Protocol. */
 export const ETH_P_ARP = 0x0806;
+/** ETH_P_8021Q: an 802.1Q VLAN tag. */
 export const ETH_P_8021Q = 0x8100;
+/** ETH_P_IPV6: IPv6. */
 export const ETH_P_IPV6 = 0x86dd;
 
 /** Scratch for the header bytes (one per module instance: one per thread). */

@@ -59,6 +59,24 @@ const FLOW_DISSECTOR_KEY_IPV6_ADDRS = 2;
 /** Scratch (one per module instance: one per thread). */
 const hdr = new Uint8Array(DISSECT_MAX);
 const keys = new Uint32Array(KEY_WORDS_NO_ADDRS + 8);
+/** The skb being dissected, its bytes the dissector may read, and how many of them `hdr` holds. */
+let dissected: SkBuff | null = null;
+let dissectLen = 0;
+let dissectHave = 0;
+
+/**
+ * __skb_header_pointer: make sure `hdr` holds the packet's first `end` bytes, reading only what
+ * is missing — so only the headers are read, never the payload (a frag mapped from a guest is
+ * touched only when a header lies in it). False when the packet is shorter.
+ */
+function need(end: number): boolean {
+  if (end > dissectLen) return false;
+  if (end > dissectHave) {
+    (dissected as SkBuff).copyBits(dissectHave, hdr, dissectHave, end - dissectHave);
+    dissectHave = end;
+  }
+  return true;
+}
 
 function rol32(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
@@ -186,15 +204,23 @@ function swapKeys(n: number): void {
  */
 export function skbGetHash(skb: SkBuff, hashrnd = FLOW_HASH_SEED): number {
   keys.fill(0);
-  const n = Math.min(skb.len, DISSECT_MAX);
-  if (n > 0) skb.copyBits(0, hdr, 0, n);
+  dissected = skb;
+  dissectLen = Math.min(skb.len, DISSECT_MAX);
+  dissectHave = 0;
+  const hash = dissect(skb, hashrnd);
+  dissected = null;
+  return hash;
+}
+
+/** __skb_flow_dissect into `keys` (reading headers through `need`), then the flow hash. */
+function dissect(skb: SkBuff, hashrnd: number): number {
   let proto = skb.protocol;
-  if (proto === 0 && n >= ETH_HLEN) proto = be16(hdr, 12);
+  if (proto === 0 && need(ETH_HLEN)) proto = be16(hdr, 12);
   let nhoff = ETH_HLEN;
   let ipProto = 0;
   let addrType = FLOW_DISSECTOR_KEY_NONE;
   let ports = true;
-  if (proto === ETH_P_IP && nhoff + 20 <= n) {
+  if (proto === ETH_P_IP && need(nhoff + 20)) {
     const ihl = (hdr[nhoff] as number) & 0x0f;
     if (ihl >= 5) {
       ipProto = hdr[nhoff + 9] as number;
@@ -205,7 +231,7 @@ export function skbGetHash(skb: SkBuff, hashrnd = FLOW_HASH_SEED): number {
       if (be16(hdr, nhoff + 6) & IP_MF_OFFSET) ports = false;
       nhoff += ihl * 4;
     } else ports = false;
-  } else if (proto === ETH_P_IPV6 && nhoff + 40 <= n) {
+  } else if (proto === ETH_P_IPV6 && need(nhoff + 40)) {
     ipProto = hdr[nhoff + 6] as number;
     for (let i = 0; i < 8; i++) keys[KEY_ADDRS + i] = le32(hdr, nhoff + 8 + 4 * i);
     addrType = FLOW_DISSECTOR_KEY_IPV6_ADDRS;
@@ -218,7 +244,7 @@ export function skbGetHash(skb: SkBuff, hashrnd = FLOW_HASH_SEED): number {
       // The ip_proto loop of __skb_flow_dissect for IPv6 extension headers.
       for (;;) {
         if (ipProto === IPPROTO_HOPOPTS || ipProto === IPPROTO_ROUTING || ipProto === IPPROTO_DSTOPTS) {
-          if (nhoff + 2 > n) {
+          if (!need(nhoff + 2)) {
             ports = false;
             break;
           }
@@ -226,7 +252,7 @@ export function skbGetHash(skb: SkBuff, hashrnd = FLOW_HASH_SEED): number {
           nhoff += ((hdr[nhoff + 1] as number) + 1) << 3; // ipv6_optlen
           ipProto = next;
         } else if (ipProto === IPPROTO_FRAGMENT) {
-          if (nhoff + 8 > n) {
+          if (!need(nhoff + 8)) {
             ports = false;
             break;
           }
@@ -243,7 +269,7 @@ export function skbGetHash(skb: SkBuff, hashrnd = FLOW_HASH_SEED): number {
   keys[KEY_BASIC] = (proto >>> 8) | ((proto & 0xff) << 8) | (ipProto << 16);
   if (ports) {
     const poff = protoPortsOffset(ipProto);
-    if (poff >= 0 && nhoff + poff + 4 <= n) keys[KEY_PORTS] = le32(hdr, nhoff + poff);
+    if (poff >= 0 && need(nhoff + poff + 4)) keys[KEY_PORTS] = le32(hdr, nhoff + poff);
   }
   return flowHashFromKeys(addrType, hashrnd);
 }

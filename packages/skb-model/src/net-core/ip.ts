@@ -3,16 +3,27 @@
  * include/net/ip.h, include/net/ipv6.h).
  */
 
+/** IPv6 hop-by-hop options header (the same number is IPPROTO_IP for IPv4). */
 export const IPPROTO_HOPOPTS = 0;
+/** Transmission Control Protocol. */
 export const IPPROTO_TCP = 6;
+/** User Datagram Protocol. */
 export const IPPROTO_UDP = 17;
+/** Datagram Congestion Control Protocol. */
 export const IPPROTO_DCCP = 33;
+/** IPv6 routing header. */
 export const IPPROTO_ROUTING = 43;
+/** IPv6 fragment header. */
 export const IPPROTO_FRAGMENT = 44;
+/** Encapsulating Security Payload. */
 export const IPPROTO_ESP = 50;
+/** Authentication Header. */
 export const IPPROTO_AH = 51;
+/** IPv6 destination options header. */
 export const IPPROTO_DSTOPTS = 60;
+/** Stream Control Transmission Protocol. */
 export const IPPROTO_SCTP = 132;
+/** UDP-Lite. */
 export const IPPROTO_UDPLITE = 136;
 
 /** sizeof(struct iphdr) without options. */

@@ -1,0 +1,237 @@
+/**
+ * The DomU <-> DomU topology carrying real traffic: each guest's network stack is a real one at
+ * the far end of a frame port (a TAP device in `pvnet tap`). A frame read from guest A's port is
+ * what guest A's kernel hands its netfront (ndo_start_xmit); what guest A's netfront receives is
+ * written to guest A's port. In between, as in the generator runs: netback, Dom0's learning bridge,
+ * netback and the other guest's netfront.
+ *
+ * Pacing: the virtual clock runs when frames arrive. Each turn reads what waits on both ports (a
+ * bounded batch), runs the host until it is idle, and yields to the event loop; with nothing to
+ * read it polls again after a millisecond.
+ */
+import { detachAndAudit, Host, type TeardownAudit } from "@pvnet/host";
+import { NETDEV_TX_OK, type Netfront } from "@pvnet/netfront";
+import type { SkbAllocator, SkBuff } from "@pvnet/skb-model";
+import { type DataPathOptions, vifCapture } from "./devices.js";
+import { type DomuDomuWiring, wireDomuDomu } from "./domu-domu.js";
+import { VIRTIO_NET_HDR, vnetHdrFromSkb, vnetHdrToSkb } from "../tap/virtio-net-hdr.js";
+
+/** Where a guest's real frames come from and go to (a TAP device). */
+export interface FramePort {
+  /** Each frame is preceded by a struct virtio_net_hdr (IFF_VNET_HDR): GSO and checksum offloads. */
+  readonly vnetHdr: boolean;
+  /** Read one waiting frame into `buf`: its length, or 0 when none waits. */
+  read(buf: Uint8Array): number;
+  /** Write the frame `buf[0, len)`. */
+  write(buf: Uint8Array, len: number): void;
+}
+
+export interface LiveDomuDomuOptions extends DataPathOptions {
+  /** Queues each frontend asks for (1..8). */
+  readonly queues?: number;
+  readonly seed?: number;
+}
+
+/** Frames read from one port per turn: bounds a turn's latency for the other port. */
+export const LIVE_BATCH_FRAMES = 64;
+/** Scheduler events per turn at most: a model that does not settle still yields to the event loop. */
+export const LIVE_TURN_EVENTS = 500_000;
+/** Wait between two polls of ports that had nothing to read. */
+const IDLE_POLL_MS = 1;
+/** The largest frame a guest may send (netfront's XEN_NETIF_MAX_TX_SIZE, 64 KiB - 1). */
+const MAX_PORT_FRAME = 0xffff;
+/** A port's buffer: a virtio_net_hdr, the largest frame, and room to see that a frame was larger. */
+const PORT_BUFFER = VIRTIO_NET_HDR.SIZEOF + MAX_PORT_FRAME + 1;
+
+/** Counts of one guest's side. */
+export interface LiveSideStats {
+  /** Frames read from the port and handed to the guest's netfront. */
+  fromPort: number;
+  /** Frames the guest's netfront received, written to the port. */
+  toPort: number;
+  /** Frames read from the port that found no skb memory (dropped, as an allocation failure is). */
+  noMemory: number;
+  /** Frames read from the port that a guest cannot send: over 64 KiB - 1, or a virtio_net_hdr Linux rejects. */
+  invalid: number;
+}
+
+export interface LiveDomuDomuReport {
+  readonly queues: number;
+  readonly persistent: boolean;
+  readonly a: Readonly<LiveSideStats> & { readonly netfront: Readonly<Record<string, number>> };
+  readonly b: Readonly<LiveSideStats> & { readonly netfront: Readonly<Record<string, number>> };
+  readonly counters: { readonly a: Readonly<Record<string, number>>; readonly b: Readonly<Record<string, number>> };
+  /** Frames the vifs' qdiscs dropped (a stopped queue's backlog at tx_queue_len). */
+  readonly qdiscDropped: { readonly a: number; readonly b: number };
+  /** Virtual time the run took. */
+  readonly modelledNs: number;
+  readonly pcap?: ReadonlyArray<{ readonly path: string; readonly packets: number }>;
+  readonly teardown: TeardownAudit;
+}
+
+interface Side {
+  readonly port: FramePort;
+  readonly netfront: Netfront;
+  readonly skbs: SkbAllocator;
+  readonly stats: LiveSideStats;
+  /** A frame the netfront refused (its queue stopped): sent first next turn; the port waits meanwhile. */
+  held: SkBuff | undefined;
+}
+
+export class LiveDomuDomu {
+  private readonly host: Host;
+  private readonly wired: DomuDomuWiring;
+  private readonly sides: [Side, Side];
+  private readonly capture;
+  private readonly inBuf = new Uint8Array(PORT_BUFFER);
+  private readonly outBuf = new Uint8Array(PORT_BUFFER);
+  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private running = false;
+  private failure: unknown;
+
+  constructor(
+    private readonly options: LiveDomuDomuOptions,
+    ports: readonly [FramePort, FramePort],
+  ) {
+    const queues = options.queues ?? 1;
+    if (!Number.isInteger(queues) || queues < 1 || queues > 8) throw new RangeError("--queues must be 1..8");
+    // No trace: a live run is paced by real traffic and never replays, so nothing reads a digest.
+    this.host = new Host({ seed: options.seed ?? 1, trace: "off" });
+    this.capture = vifCapture(this.host, options);
+    const stats = (): LiveSideStats => ({ fromPort: 0, toPort: 0, noMemory: 0, invalid: 0 });
+    const sa = stats();
+    const sb = stats();
+    const deliver = (port: FramePort, s: LiveSideStats) => (skb: SkBuff) => {
+      const at = port.vnetHdr ? VIRTIO_NET_HDR.SIZEOF : 0;
+      if (port.vnetHdr) vnetHdrFromSkb(skb, this.outBuf, 0);
+      const len = Math.min(skb.len, MAX_PORT_FRAME);
+      skb.copyBits(0, this.outBuf, at, len);
+      skb.free();
+      port.write(this.outBuf, at + len);
+      s.toPort++;
+    };
+    this.wired = wireDomuDomu(this.host, options, queues, this.capture, {
+      a: { onReceive: deliver(ports[0], sa) },
+      b: { onReceive: deliver(ports[1], sb) },
+    });
+    const w = this.wired;
+    this.sides = [
+      { port: ports[0], netfront: w.netfrontA, skbs: w.memoryA.skbs, stats: sa, held: undefined },
+      { port: ports[1], netfront: w.netfrontB, skbs: w.memoryB.skbs, stats: sb, held: undefined },
+    ];
+  }
+
+  /** Start carrying frames (turns on the event loop) until `stop`. */
+  start(): void {
+    this.running = true;
+    this.schedule(true);
+  }
+
+  /**
+   * Stop carrying frames, detach both vifs (xl network-detach), tear down and audit. Throws the
+   * error that ended a turn, if one did (after the teardown).
+   */
+  stop(): LiveDomuDomuReport {
+    this.running = false;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer as NodeJS.Timeout);
+      clearImmediate(this.timer as NodeJS.Immediate);
+    }
+    for (const s of this.sides) {
+      s.held?.free();
+      s.held = undefined;
+    }
+    const w = this.wired;
+    const { hv } = this.host;
+    try {
+      const counters = { a: { ...w.vifA.counters() }, b: { ...w.vifB.counters() } };
+      const qdiscDropped = { a: w.ports.get(w.vifA)?.qdiscDropped ?? 0, b: w.ports.get(w.vifB)?.qdiscDropped ?? 0 };
+      const netfront = [{ ...w.netfrontA.stats() }, { ...w.netfrontB.stats() }];
+      const modelledNs = hv.sim.clock.now();
+      const queues = w.netfrontA.numQueues;
+      const teardown = detachAndAudit(this.host, w.dom0, w.dom0Memory, w.netback, [
+        { kernel: w.guestA, memory: w.memoryA, netfront: w.netfrontA },
+        { kernel: w.guestB, memory: w.memoryB, netfront: w.netfrontB },
+      ]);
+      if (this.failure !== undefined) throw this.failure;
+      return {
+        queues,
+        persistent: this.options.persistent === true,
+        a: { ...this.sides[0].stats, netfront: netfront[0] as Record<string, number> },
+        b: { ...this.sides[1].stats, netfront: netfront[1] as Record<string, number> },
+        counters,
+        qdiscDropped,
+        modelledNs,
+        ...(this.capture === undefined ? {} : { pcap: this.capture.summary() }),
+        teardown,
+      };
+    } finally {
+      this.capture?.close();
+    }
+  }
+
+  /** Frames carried so far, both ways. */
+  get carried(): number {
+    return this.sides[0].stats.fromPort + this.sides[1].stats.fromPort;
+  }
+
+  private schedule(busy: boolean): void {
+    if (!this.running) return;
+    this.timer = busy ? setImmediate(() => this.turn()) : setTimeout(() => this.turn(), IDLE_POLL_MS);
+  }
+
+  private turn(): void {
+    if (!this.running) return;
+    let moved = 0;
+    try {
+      for (const s of this.sides) moved += this.pull(s);
+      this.host.run({ maxEvents: LIVE_TURN_EVENTS });
+    } catch (e) {
+      // Our own broken invariant: stop carrying, keep the error for `stop` to report.
+      this.failure = e;
+      this.running = false;
+      return;
+    }
+    this.schedule(moved > 0);
+  }
+
+  /** Hand what waits on a side's port to its netfront; returns the frames handed over. */
+  private pull(s: Side): number {
+    if (s.held !== undefined) {
+      if (s.netfront.startXmit(s.held) !== NETDEV_TX_OK) return 0;
+      s.held = undefined;
+      s.stats.fromPort++;
+    }
+    let n = 0;
+    while (n < LIVE_BATCH_FRAMES) {
+      const got = s.port.read(this.inBuf);
+      if (got === 0) break;
+      n++;
+      const at = s.port.vnetHdr ? VIRTIO_NET_HDR.SIZEOF : 0;
+      const len = got - at;
+      if (len < 14 || len > MAX_PORT_FRAME) {
+        s.stats.invalid++;
+        continue;
+      }
+      const skb = s.skbs.allocSkb(len);
+      if (skb === null) {
+        s.stats.noMemory++;
+        continue;
+      }
+      skb.putData(this.inBuf.subarray(at, got));
+      if (s.port.vnetHdr && !vnetHdrToSkb(this.inBuf, 0, skb)) {
+        skb.free();
+        s.stats.invalid++;
+        continue;
+      }
+      if (s.netfront.startXmit(skb) !== NETDEV_TX_OK) {
+        // NETDEV_TX_BUSY: the queue stopped; the qdisc keeps the skb and the port waits (the
+        // kernel's own TAP queue holds what comes meanwhile, and drops past its length).
+        s.held = skb;
+        break;
+      }
+      s.stats.fromPort++;
+    }
+    return n;
+  }
+}
