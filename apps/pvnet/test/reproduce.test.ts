@@ -62,7 +62,7 @@ describe("pvnet reproduce", () => {
     const out = pvnet("reproduce", "--packets", String(PACKETS), "--seed", "2");
     expect(out.code).toBe(0);
     const lines = out.stdout.split("\n");
-    expect(lines[0]).toBe(`pvnet reproduce --host hostA: DomU <-> Dom0, Mpps (profile hostA, seed 2)`);
+    expect(lines[0]).toBe(`pvnet reproduce --host hostA: DomU <-> Dom0 unless the test says, pktgen in Mpps, iperf in Gbit/s (profile hostA, seed 2)`);
     expect(lines[1]).toMatch(/^test +pub base +pub pers +model base +model pers +pub ratio +model ratio +error +error base\/pers +bottleneck$/);
     const tx64 = lines.find((l) => l.startsWith("1 queue TX, pkt 64 "));
     // Published 1.24 -> 1.82 Mpps: ratio 1.47x, then the model's figures and signed errors.

@@ -3,8 +3,10 @@
  * table ("[RFC PATCH 00/13] Persistent grant maps for xen net drivers", Joao Martins, xen-devel,
  * May 2015, cover letter): iperf TCP, DomU <-> Dom0, 1-3 queues, guest TX and RX, Gbit/s, host A
  * (Xeon E5-1650 v2 @ 3.5 GHz, Xen 4.5). Each row runs `pvnet run --flows N --queues N` (one flow
- * per queue, 64 KiB GSO segments). The RFC's host-B rows (1, 2, 3, 4 and 6 queues) are
- * predictions here: their published columns stay empty, kept back to check the model afterwards.
+ * per queue, 64 KiB GSO segments). The RFC's host-B rows (1, 2, 3, 4 and 6 queues; 1-3 queues
+ * DomU <-> DomU) and host A's 1-queue DomU <-> DomU row are predictions here
+ * (`pvnet run --topology domu-domu --flows N`): their published columns stay empty, kept back to
+ * check the model afterwards.
  * The modelled figure is the run's `modelled.gbit` (frame bytes; iperf counts payload, 0.08% less
  * for 64 KiB segments). Kept apart from reproduce.ts so the pktgen rows and these change independently.
  */
@@ -23,6 +25,8 @@ export const PUBLISHED_IPERF_GBIT: Readonly<Record<string, readonly [number, num
 
 /** Queue counts of each host's iperf rows in the RFC. */
 export const IPERF_QUEUES: Readonly<Record<ReproduceHost, readonly number[]>> = Object.freeze({ hostA: [1, 2, 3], hostB: [1, 2, 3, 4, 6] });
+/** Queue counts of each host's DomU <-> DomU iperf rows in the RFC (guest A sends to guest B). */
+export const IPERF_DOMU_DOMU_QUEUES: Readonly<Record<ReproduceHost, readonly number[]>> = Object.freeze({ hostA: [1], hostB: [1, 2, 3] });
 /** iperf's segments: 64 KiB GSO (the frame netfront may send, XEN_NETIF_MAX_TX_SIZE). */
 export const IPERF_SEGMENT = 65535;
 /** The flows' windows in all: netback's RX queue (a larger one could lose a segment; no retransmission is modelled). */
@@ -32,26 +36,27 @@ export const DEFAULT_IPERF_SEGMENTS = 1000;
 
 /** The iperf rows of `host`, `packets` segments per point if given. */
 export function iperfRows(host: ReproduceHost, packets?: number): ReproduceRowSpec[] {
+  const row = (topology: ReproduceRowSpec["topology"], direction: "tx" | "rx", queues: number, what: string, published: readonly [number, number] | undefined): ReproduceRowSpec => ({
+    kind: "iperf",
+    test: `iperf TCP ${queues} queue${queues === 1 ? "" : "s"} ${what}, Gbit/s`,
+    topology,
+    direction,
+    queues,
+    flows: queues,
+    pktSize: IPERF_SEGMENT,
+    burst: 1,
+    cloneSkbs: 0,
+    busyPoll: false,
+    packets: packets ?? DEFAULT_IPERF_SEGMENTS,
+    publishedBaseline: published?.[0] ?? null,
+    publishedPersistent: published?.[1] ?? null,
+  });
   const rows: ReproduceRowSpec[] = [];
   for (const direction of ["tx", "rx"] as const) {
     for (const queues of IPERF_QUEUES[host]) {
-      const published = host === "hostA" ? PUBLISHED_IPERF_GBIT[`${direction}-${queues}`] : undefined;
-      rows.push({
-        kind: "iperf",
-        test: `iperf TCP ${queues} queue${queues === 1 ? "" : "s"} ${direction.toUpperCase()}, Gbit/s`,
-        topology: "domu-dom0",
-        direction,
-        queues,
-        flows: queues,
-        pktSize: IPERF_SEGMENT,
-        burst: 1,
-        cloneSkbs: 0,
-        busyPoll: false,
-        packets: packets ?? DEFAULT_IPERF_SEGMENTS,
-        publishedBaseline: published?.[0] ?? null,
-        publishedPersistent: published?.[1] ?? null,
-      });
+      rows.push(row("domu-dom0", direction, queues, direction.toUpperCase(), host === "hostA" ? PUBLISHED_IPERF_GBIT[`${direction}-${queues}`] : undefined));
     }
   }
+  for (const queues of IPERF_DOMU_DOMU_QUEUES[host]) rows.push(row("domu-domu", "tx", queues, "DomU <-> DomU", undefined));
   return rows;
 }

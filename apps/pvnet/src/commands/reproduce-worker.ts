@@ -7,6 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { HOST_PROFILES } from "@pvnet/hypervisor";
 import { runDomuDom0 } from "../topology/domu-dom0.js";
+import { runDomuDomu } from "../topology/domu-domu.js";
 import { type PartialRun, partialRun, RunInterrupted, runProbe } from "./run-probe.js";
 import type { ReproducePoint, ReproducePointResult } from "./reproduce.js";
 
@@ -46,7 +47,9 @@ try {
   if (profile === undefined) throw new Error(`no cost profile '${data.profile}'`);
   for (; index < data.points.length; index++) {
     const p = data.points[index] as ReproducePoint;
-    const r = await runDomuDom0({ ...p.options, profile, hooks });
+    const r = p.topology === "domu-domu" ? await runDomuDomu({ ...p.options, profile, hooks }) : await runDomuDom0({ ...p.options, profile, hooks });
+    // DomU <-> DomU: guest A's vif, where its TX enters Dom0, says whether the grants were persistent.
+    const counters = r.topology === "domu-domu" ? r.counters.sender : r.counters;
     const bottleneck = bottleneckName((r.modelled as { bottleneck?: unknown }).bottleneck);
     post({
       kind: "point",
@@ -56,7 +59,7 @@ try {
         gbit: r.modelled.gbit,
         packetsDelivered: r.packetsDelivered,
         corrupt: r.corrupt,
-        persistentGrants: r.counters.persistent_grants === 1,
+        persistentGrants: counters.persistent_grants === 1,
         hypercallsPerPacket: r.hypercalls.entries / Math.max(1, r.packetsDelivered),
         traceDigest: r.traceDigest,
         ...(bottleneck === undefined ? {} : { bottleneck }),

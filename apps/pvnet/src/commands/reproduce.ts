@@ -52,7 +52,8 @@ export interface ReproduceRowSpec {
   /** pktgen rows are in Mpps; iperf rows (iperf-rows.ts) in Gbit/s. */
   readonly kind: "pktgen" | "iperf";
   readonly test: string;
-  readonly topology: "domu-dom0";
+  /** pktgen rows and host A's iperf table: DomU <-> Dom0; the DomU <-> DomU iperf rows: guest A to guest B. */
+  readonly topology: "domu-dom0" | "domu-domu";
   readonly direction: "tx" | "rx";
   readonly queues: number;
   readonly pktSize: number;
@@ -71,6 +72,7 @@ export interface ReproduceRowSpec {
 export interface ReproducePoint {
   readonly row: number;
   readonly mode: "baseline" | "persistent";
+  readonly topology: ReproduceRowSpec["topology"];
   readonly options: Omit<DomuDom0Options, "profile">;
 }
 
@@ -155,6 +157,7 @@ export function reproducePoints(rows: readonly ReproduceRowSpec[], seed: number)
     (["baseline", "persistent"] as const).map((mode) => ({
       row,
       mode,
+      topology: r.topology,
       options: {
         direction: r.direction,
         seed,
@@ -229,7 +232,7 @@ export function printReproduce(rows: readonly ReproduceRow[], conditions: { read
     const bn = r.bottleneckBaseline === r.bottleneckPersistent ? (r.bottleneckBaseline ?? "") : `${r.bottleneckBaseline ?? "-"} / ${r.bottleneckPersistent ?? "-"}`;
     return [r.test, mpps(r.publishedBaseline), mpps(r.publishedPersistent), mpps(r.baseline), mpps(r.persistent), times(r.publishedRatio), times(r.ratio), signed(r.ratioError), abs, bn];
   });
-  const title = `pvnet reproduce --host ${conditions.host}: DomU <-> Dom0, Mpps (profile ${conditions.profile}, seed ${conditions.seed})`;
+  const title = `pvnet reproduce --host ${conditions.host}: DomU <-> Dom0 unless the test says, pktgen in Mpps, iperf in Gbit/s (profile ${conditions.profile}, seed ${conditions.seed})`;
   const headers = ["test", "pub base", "pub pers", "model base", "model pers", "pub ratio", "model ratio", "error", "error base/pers", "bottleneck"];
   const align = ["left", "right", "right", "right", "right", "right", "right", "right", "right", "left"] as const;
   const frames = rows.reduce((s, r) => s + r.delivered, 0);

@@ -1,6 +1,7 @@
 /** The tables `pvnet run` prints for a person (`--json` prints the report instead). */
 import type { RunReport } from "../topology/domu-dom0.js";
 import type { DomuDomuReport } from "../topology/domu-domu.js";
+import type { TcpReport } from "../topology/iperf.js";
 import type { ManyGuestsReport } from "../topology/many-guests.js";
 import { formatCount, formatNs, formatRate, percent, table } from "../cli-format.js";
 import { publishedFigure } from "./published.js";
@@ -84,11 +85,11 @@ function operationTable(ops: OperationTimes): string {
 
 function vcpuTable(r: RunReport | DomuDomuReport): string {
   const rows = Object.entries(r.modelled.busyNs).map(([v, ns]) => [v, formatNs(ns), percent(ns, r.modelled.seconds * 1e9)]);
-  const pktgen = `v${r.queues}`;
+  const pktgen = `${r.tcp === undefined ? "pktgen" : "iperf's sender"} on d${r.topology === "domu-dom0" && r.direction === "rx" ? 0 : 1}v${r.queues}`;
   const legend =
     r.topology === "domu-dom0"
-      ? `  d0 is Dom0 (netback${r.direction === "rx" ? `; pktgen on d0${pktgen}` : ""}), d1 the guest (netfront${r.direction === "tx" ? `; pktgen on d1${pktgen}` : ""}).`
-      : `  d0 is Dom0 (netback and the bridge), d1 guest A (netfront; pktgen on d1${pktgen}), d2 guest B (netfront).`;
+      ? `  d0 is Dom0 (netback${r.direction === "rx" ? `; ${pktgen}` : ""}), d1 the guest (netfront${r.direction === "tx" ? `; ${pktgen}` : ""}).`
+      : `  d0 is Dom0 (netback and the bridge), d1 guest A (netfront; ${pktgen}), d2 guest B (netfront).`;
   return `${table("Modelled time per VCPU (traffic phase; busy share of its length)", ["vcpu", "busy", "busy share"], rows)}${legend}\n`;
 }
 
@@ -119,6 +120,23 @@ function deliveryTable(r: RunReport | DomuDomuReport | ManyGuestsReport): string
       ["out of order", r.outOfOrder, ""],
     ],
   );
+}
+
+/** --flows: what iperf's two ends counted. */
+function tcpTable(t: TcpReport): string {
+  const rows: (string | number)[][] = [
+    ["flows", t.flows, "iperf -P"],
+    ["segment payload", t.segmentPayload, "bytes"],
+    ["window per flow", t.windowBytes, "bytes un-ACKed at most"],
+    ["segments sent", t.sender.segments, "sender"],
+    ["ACKs taken", t.sender.acks, "sender"],
+    ["requeued", t.sender.requeued, "sender: segments a stopped queue refused, resent on its wake"],
+    ["window full", t.sender.windowFull, "sender: steps with every window full"],
+    ["ACKs sent", t.receiver.acksSent, "receiver"],
+    ["ACKs deferred", t.receiver.acksDeferred, "receiver: refused by a stopped queue, resent on its wake"],
+    ["out of sequence", t.receiver.outOfSequence, "receiver"],
+  ];
+  return table(`TCP flows (${t.complete ? "every segment ACKed" : "NOT every segment ACKed"})`, ["count", "value", "meaning"], rows, ["left", "right", "left"]);
 }
 
 /** Every table of a finished run. */
@@ -165,6 +183,7 @@ export function printReport(r: RunReport | DomuDomuReport, operations: Operation
     r.queuePackets === undefined
       ? []
       : [table("Frames per queue (the vif's queues; with --ctrl-ring, Dom0 -> guest by the Toeplitz mapping)", ["queue", "frames"], r.queuePackets.map((n, q) => [q, n]))];
+  if (r.tcp !== undefined) extra.push(tcpTable(r.tcp));
   const pcap = r.pcap === undefined ? [] : [table("Captured (libpcap, virtual-clock timestamps)", ["file", "frames"], r.pcap.map((f) => [f.path, f.packets]), ["left", "right"])];
   return [head, delivery, counters, ...perQueue, ...extra, hypercallTable(r.hypercalls), operationTable(operations), vcpuTable(r), speed + source, ...pcap, teardownLine(r.teardown)].join("\n");
 }

@@ -142,7 +142,6 @@ function scenario(o: RunOptions): DomuDom0Options {
   if (layout !== undefined && (pktSize < minFrameSize("udp") || pktSize > MAX_FRAME)) throw usageError(`the layout holds ${pktSize} bytes: a frame is ${minFrameSize("udp")}..${MAX_FRAME}`);
   const profile = HOST_PROFILES[o.profile];
   if (profile === undefined) throw usageError(`unknown --profile '${o.profile}' (known: ${Object.keys(HOST_PROFILES).join(", ")})`);
-  if (o.flows !== undefined && o.topology !== "domu-dom0") throw usageError("--flows runs in --topology domu-dom0");
   const options: DomuDom0Options = {
     direction: o.direction,
     seed: o.seed,

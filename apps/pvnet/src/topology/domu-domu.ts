@@ -25,11 +25,12 @@ import {
 import type { Vcpu } from "@pvnet/hypervisor";
 import { Netback, type Xenvif, xenvifDebugfs, xenvifSelectQueue, xenvifStartXmit } from "@pvnet/netback";
 import { NETDEV_TX_OK, type Netfront, type XdpProgram, XennetCtrlRing } from "@pvnet/netfront";
-import type { SkbAllocator, SkBuff, } from "@pvnet/skb-model";
+import { type SkbAllocator, type SkBuff, SkbComposer } from "@pvnet/skb-model";
 import type { CostProfile } from "@pvnet/sim";
 import type { MaptrackVariant } from "@pvnet/xen-grant-table";
 import {
   checkTrafficOptions,
+  DEFAULT_WINDOW_BYTES,
   deliveryCounts,
   pktgenGenerator,
   type DataPathOptions,
@@ -42,6 +43,7 @@ import {
   vifCapture,
 } from "./devices.js";
 import { runTrafficPhase } from "./measure.js";
+import { type TcpReport, tcpEnds, tcpReport } from "./iperf.js";
 import { type CtrlRingReport, configureRss, queuePackets } from "./rss.js";
 import { loadXdpProgram, xdpConsumed } from "./xdp-program.js";
 
@@ -62,8 +64,10 @@ export interface DomuDomuReport extends TrafficReport {
   readonly frontendRxPath?: Readonly<Record<string, number>>;
   /** With --ctrl-ring: guest B's hash configuration (the answers, the mapping netback uses). */
   readonly ctrlRing?: CtrlRingReport;
-  /** With --ctrl-ring: frames each queue of guest B's vif carried towards it. */
+  /** With --ctrl-ring or --flows: frames each queue of guest B's vif carried towards it. */
   readonly queuePackets?: readonly number[];
+  /** With --flows: the TCP flows' windows, ACKs and requeues. */
+  readonly tcp?: TcpReport;
 }
 
 const MAC_A = xenMac(0xa);
@@ -85,7 +89,7 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
   const capture = vifCapture(host, options);
   try {
     const t = connectDomuDomu(host, options, queues, capture, xdp);
-    const { dom0, dom0Memory, netback, bridge, guestA, guestB, memoryA, memoryB, netfrontA, netfrontB, vifA, vifB, receiver, generator, persistent, ctrlRing } = t;
+    const { dom0, dom0Memory, netback, bridge, guestA, guestB, memoryA, memoryB, netfrontA, netfrontB, vifA, vifB, receiver, generator, persistent, ctrlRing, tcp } = t;
     const timing = runTrafficPhase(host, generator, receiver, options.packets * MAX_EVENTS_PER_PACKET + SETUP_EVENTS);
     const { sink } = receiver;
 
@@ -94,7 +98,11 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
     const counters = { sender: { ...vifA.counters() }, receiver: { ...vifB.counters() } };
     const debugfs = { ...xenvifDebugfs(vifA), ...xenvifDebugfs(vifB) };
     const grantTable = { ...host.grants.stats };
-    const hashed = ctrlRing === undefined ? {} : { ctrlRing, queuePackets: queuePackets(vifB, "rx") };
+    const hashed = {
+      ...(ctrlRing === undefined ? {} : { ctrlRing }),
+      ...(ctrlRing === undefined && tcp === undefined ? {} : { queuePackets: queuePackets(vifB, "rx") }),
+      ...(tcp === undefined ? {} : { tcp: tcpReport(options.flows as number, options.pktSize, tcp) }),
+    };
     const rxPath = options.rxBuildSkb === true || xdp !== null ? { frontendRxPath: { ...netfrontB.rxPathStats() } } : {};
     const teardown = detachAndAudit(host, dom0, dom0Memory, netback, [
       { kernel: guestA, memory: memoryA, netfront: netfrontA },
@@ -122,20 +130,29 @@ export async function runDomuDomu(options: DomuDomuOptions): Promise<DomuDomuRep
   }
 }
 
-/** Boot Dom0 and the two guests, connect both vifs and the bridge, announce guest B, and build guest A's generator (not started). */
+/**
+ * Boot Dom0 and the two guests, connect both vifs and the bridge, announce guest B, and build guest
+ * A's generator (not started): pktgen, or with --flows iperf's TCP sender in guest A and its
+ * receiver in guest B, whose ACKs come back through guest B's netfront, the bridge and guest A's
+ * vif.
+ */
 export function connectDomuDomu(host: Host, options: DomuDomuOptions, queues: number, capture: VifCapture | undefined = undefined, xdp: XdpProgram | null = null) {
   const { hv } = host;
   const persistent = persistentSides(options);
   const receiver = host.frameReceiver();
-  let wakeGenerator: () => void = () => {};
-  // Guest B's receiving stack is charged to its running VCPU once it is booted.
+  let wakeA: () => void = () => {};
+  let wakeB: () => void = () => {};
+  // What each guest's stack does with what its netfront hands up: guest B verifies (or with
+  // --flows ACKs) it, guest A frees what the bridge floods to it (or with --flows takes the ACKs).
   let costsB: ReturnType<typeof hv.cpuCosts> | undefined;
-  // Guest B receives and verifies; guest A frees what the bridge floods to it (B's announcement).
+  let receiveA = (skb: SkBuff, _queue: number): void => skb.free();
+  let receiveB = (skb: SkBuff, _queue: number): void => receiver.deliver(skb, costsB);
   const wired = wireDomuDomu(host, options, queues, capture, {
-    a: { onReceive: (skb) => skb.free(), onQueueWake: () => wakeGenerator() },
-    b: { onReceive: (skb) => receiver.deliver(skb, costsB), ...(options.rxBuildSkb === true ? { rxBuildSkb: true } : {}) },
+    a: { onReceive: (skb, q) => receiveA(skb, q), onQueueWake: () => wakeA() },
+    b: { onReceive: (skb, q) => receiveB(skb, q), onQueueWake: () => wakeB(), ...(options.rxBuildSkb === true ? { rxBuildSkb: true } : {}) },
   });
   const { guestA, guestB, memoryA, memoryB, netfrontA, netfrontB, vifA, vifB } = wired;
+  // Guest B's receiving stack is charged to its running VCPU once it is booted.
   costsB = hv.cpuCosts(guestB.domain);
   const ctrlRing = wired.ctrl === undefined ? undefined : configureRss(wired.ctrl, vifB, netfrontB.numQueues, () => host.run({ maxEvents: SETUP_EVENTS }));
   if (xdp !== null) {
@@ -148,20 +165,46 @@ export function connectDomuDomu(host: Host, options: DomuDomuOptions, queues: nu
   announce(netfrontB, memoryB.skbs, guestB.vcpu0, MAC_B, IP_B);
   host.run({ maxEvents: SETUP_EVENTS });
 
-  const link: Parameters<typeof pktgenGenerator>[6] = {
-    transmit: (skb, v) => netfrontA.startXmit(skb, v) === NETDEV_TX_OK,
-    // XDP_TX frames go back to the bridge behind guest B's own port: never delivered either.
-    dropped: () =>
-      netfrontA.stats().txDropped +
-      vifA.counters().rx_dropped +
-      vifB.counters().tx_dropped +
-      (wired.ports.get(vifB)?.qdiscDropped ?? 0) +
-      xdpConsumed(netfrontB) +
-      netfrontB.rxPathStats().xdpTx,
-  };
-  const generator = pktgenGenerator(host, guestA.domain.vcpus[queues] as Vcpu, memoryA.skbs, options, queues, receiver, link, { dstMac: MAC_B, srcMac: MAC_A });
-  wakeGenerator = () => generator.wake();
-  return { ...wired, receiver, generator, persistent, ctrlRing };
+  const senderVcpu = guestA.domain.vcpus[queues] as Vcpu;
+  const transmitA = (skb: SkBuff, v: Vcpu) => netfrontA.startXmit(skb, v) === NETDEV_TX_OK;
+  let tcp: ReturnType<typeof tcpEnds> | undefined;
+  let generator: { readonly sent: number; wake(): void; finish(): void };
+  if (options.flows !== undefined) {
+    const ends = tcpEnds({
+      host,
+      receiver,
+      flows: options.flows,
+      segments: options.packets,
+      pktSize: options.pktSize,
+      windowBytes: options.windowBytes ?? DEFAULT_WINDOW_BYTES,
+      send: { vcpu: senderVcpu, composer: new SkbComposer(memoryA.skbs), transmit: transmitA, dstMac: MAC_B, srcMac: MAC_A },
+      ack: { skbs: memoryB.skbs, transmit: (skb, v) => netfrontB.startXmit(skb, v) === NETDEV_TX_OK },
+    });
+    tcp = ends;
+    const vcpuB = (q: number) => guestB.domain.vcpus[q % queues] as Vcpu;
+    receiveB = (skb, q) => ends.receiver.deliver(skb, vcpuB(q));
+    receiveA = (skb) => ends.sender.receiveAck(skb);
+    // A queue that woke: guest A's held segments, guest B's refused ACKs.
+    wakeA = () => ends.sender.wake();
+    wakeB = () => ends.receiver.resendAcks(vcpuB(0));
+    generator = { get sent() { return ends.sender.stats.segments; }, wake: () => ends.sender.wake(), finish: () => ends.sender.finish() };
+  } else {
+    const link: Parameters<typeof pktgenGenerator>[6] = {
+      transmit: transmitA,
+      // XDP_TX frames go back to the bridge behind guest B's own port: never delivered either.
+      dropped: () =>
+        netfrontA.stats().txDropped +
+        vifA.counters().rx_dropped +
+        vifB.counters().tx_dropped +
+        (wired.ports.get(vifB)?.qdiscDropped ?? 0) +
+        xdpConsumed(netfrontB) +
+        netfrontB.rxPathStats().xdpTx,
+    };
+    const g = pktgenGenerator(host, senderVcpu, memoryA.skbs, options, queues, receiver, link, { dstMac: MAC_B, srcMac: MAC_A });
+    wakeA = () => g.wake();
+    generator = g;
+  }
+  return { ...wired, receiver, generator, persistent, ctrlRing, tcp };
 }
 
 /**
@@ -226,7 +269,7 @@ export class VifPort implements BridgePort {
 
 /** What each guest's kernel does with the frames its netfront receives, and on a queue wake. */
 export interface GuestStack {
-  readonly onReceive: (skb: SkBuff) => void;
+  readonly onReceive: (skb: SkBuff, queue: number) => void;
   readonly onQueueWake?: () => void;
   /** Receive with build_skb around the page (netfront's rxBuildSkb). */
   readonly rxBuildSkb?: boolean;

@@ -53,6 +53,7 @@ export function threadedUnsupported(topology: string, options: DomuDom0Options):
   if (topology !== "domu-dom0" && topology !== "domu-domu") return `--mode threaded does not run --topology ${topology}`;
   if (options.rxBuildSkb === true || options.xdp !== undefined) return "--mode threaded does not run --rx-build-skb or --xdp yet";
   if (options.busyPoll === true) return "--mode threaded does not run a busy-polling guest yet";
+  if (options.flows !== undefined) return "--mode threaded does not run --flows yet";
   if (options.xenstoreSocket !== undefined) return "--mode threaded does not serve --xenstored yet";
   if (options.hooks !== undefined) return "--mode threaded takes no runner hooks";
   return undefined;
