@@ -4,7 +4,7 @@
  * event-channel notification schedules the target VCPU's upcall on the virtual clock, and timers
  * are scheduler events. Threaded mode swaps the `UpcallDelivery` for one that wakes a worker.
  */
-import { type Actor, type CostProfile, type CostSink, Simulation } from "@pvnet/sim";
+import { type Actor, type CostProfile, type CostSink, Simulation, type TimerHandle } from "@pvnet/sim";
 import { type DomainConfig, DOMID_MAX, DOMID_SELF, DOMID_XEN, Domain, type Vcpu } from "./domain.js";
 import { XenError } from "./errors.js";
 import { EVTCHNSTAT, EvtchnDomain, SHARED_INFO } from "./evtchn.js";
@@ -464,10 +464,22 @@ export class Hypervisor implements EvtchnOps, DeferredWork, MulticallOps, CpuCos
     this.runOn(vcpu, Math.max(this.sim.clock.now(), vcpu.actor.nowNs) + delayNs, fn);
   }
 
+  /** A deletable one-shot timer on `vcpu` at `atNs` (see @pvnet/sim `Simulation.timerOn`); none on an inert domain. */
+  timerAt(vcpu: Vcpu, atNs: number, fn: (vcpu: Vcpu) => void): TimerHandle {
+    if (this.inert.size !== 0 && this.inert.has(vcpu.domain.domid)) {
+      this.inertWorkDropped++;
+      return NO_TIMER;
+    }
+    return this.sim.timerOn(vcpu.actor, atNs, () => this.dispatch(vcpu, fn));
+  }
+
   /** Step the simulation until idle or a limit (see @pvnet/sim `Scheduler.run`). */
   run(limits?: { untilNs?: number; maxEvents?: number; holdClock?: boolean }) {
     return this.sim.run(limits);
   }
 }
+
+/** The timer of work an inert domain never runs. */
+const NO_TIMER: TimerHandle = Object.freeze({ cancel: () => {} });
 
 export { DOMID_INVALID };

@@ -4,7 +4,7 @@
  * `Hypervisor` implements them for the deterministic runner (`kernelOps`); a threaded runner or
  * a test supplies its own objects.
  */
-import type { Clock, CostSink } from "@pvnet/sim";
+import type { Clock, CostSink, TimerHandle } from "@pvnet/sim";
 import type { Domain, Vcpu } from "./domain.js";
 import type { MulticallEntry } from "./hypercall.js";
 import type { Machine } from "./machine.js";
@@ -45,6 +45,8 @@ export interface DeferredWork {
   runOn(vcpu: Vcpu, atNs: number, fn: (vcpu: Vcpu) => void): void;
   /** A one-shot timer on `vcpu`, `delayNs` after its current local time. */
   setTimer(vcpu: Vcpu, delayNs: number, fn: (vcpu: Vcpu) => void): void;
+  /** A one-shot timer on `vcpu` at `atNs` that can be deleted (mod_timer / del_timer). */
+  timerAt(vcpu: Vcpu, atNs: number, fn: (vcpu: Vcpu) => void): TimerHandle;
 }
 
 /** HYPERVISOR_multicall. */

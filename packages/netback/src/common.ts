@@ -9,6 +9,7 @@
  * hot paths allocate nothing.
  */
 import type { Domain, KernelOps, MulticallEntry, Vcpu } from "@pvnet/hypervisor";
+import type { TimerHandle } from "@pvnet/sim";
 import type { BackRing } from "@pvnet/shared-ring";
 import { type NetifExtraInfo, type NetifTxRequest, newExtraInfo, newRxRequest, newTxRequest } from "@pvnet/netif";
 import { MAX_SKB_FRAGS, type Page, type SkBuff, type SkbAllocOps, UbufInfo } from "@pvnet/skb-model";
@@ -505,8 +506,9 @@ export class XenvifQueue {
   napiDeleted = false;
   deallocScheduled = false;
   rxThreadScheduled = false;
-  /** Time of the armed RX kthread timeout, or -1. */
+  /** Time of the armed RX kthread timeout, or -1, and its timer. */
   rxTimerAtNs = -1;
+  rxTimer: TimerHandle | null = null;
 
   // ---- RX (rx.c)
   /** rx_queue as a fixed ring of skbs with their XENVIF_RX_CB expiry. */

@@ -473,16 +473,31 @@ export function xenvifKthreadGuestRx(queue: XenvifQueue, timedOut: boolean): voi
   armRxTimeout(queue);
 }
 
-/** schedule_timeout(xenvif_rx_queue_timeout): wake at the head skb's expiry (one timer pending at most). */
+/**
+ * schedule_timeout(xenvif_rx_queue_timeout): wake at the head skb's expiry (one timer pending at
+ * most). With the queue empty the kthread sleeps without a timeout (MAX_SCHEDULE_TIMEOUT): the
+ * timer of an earlier sleep, which its wake-up deleted, is deleted here too.
+ */
 function armRxTimeout(queue: XenvifQueue): void {
-  if (queue.rxCount === 0) return;
+  if (queue.rxCount === 0) {
+    cancelRxTimeout(queue);
+    return;
+  }
   const at = queue.rxExpires[queue.rxHead] as number;
   if (queue.rxTimerAtNs !== -1 && queue.rxTimerAtNs <= at) return;
+  cancelRxTimeout(queue);
   queue.rxTimerAtNs = at;
   const env = queue.vif.ctx.env;
-  env.work.runOn(queue.vcpu, Math.max(at, env.clock.now()), () => {
-    if (queue.rxTimerAtNs !== at) return; // superseded by an earlier timeout
+  queue.rxTimer = env.work.timerAt(queue.vcpu, Math.max(at, env.clock.now()), () => {
     queue.rxTimerAtNs = -1;
+    queue.rxTimer = null;
     xenvifKthreadGuestRx(queue, true);
   });
+}
+
+/** del_timer of the RX kthread's timeout. */
+export function cancelRxTimeout(queue: XenvifQueue): void {
+  queue.rxTimer?.cancel();
+  queue.rxTimer = null;
+  queue.rxTimerAtNs = -1;
 }

@@ -159,6 +159,25 @@ describe("guest RX: grant copies into posted buffers", () => {
     expect(w.skbs.liveSkbs).toBe(0);
   });
 
+  test("the RX kthread's timeout is deleted once its queue drains: the machine idles at the last delivery, not at rx_drain_timeout", () => {
+    const { w, fe } = setup();
+    // Queued before any buffer is posted: the kthread sleeps with a timeout at the head's expiry.
+    for (let i = 0; i < 8; i++) xenvifStartXmit(fe.vif, compose(w, { linearLen: 1000 }, i).skb);
+    w.hv.run({ untilNs: w.hv.sim.clock.now() + 1_000_000 });
+    const q = fe.vif.queues[0]!;
+    expect(q.rxQueuePackets).toBe(8);
+    expect(q.rxTimerAtNs).toBeGreaterThan(w.hv.sim.clock.now());
+    const t = w.hv.sim.clock.now();
+    fe.postRx(16);
+    w.run();
+    expect(fe.rxPackets().length).toBe(8);
+    // schedule_timeout with an empty queue is MAX_SCHEDULE_TIMEOUT: nothing is left to wake it.
+    expect(q.rxTimerAtNs).toBe(-1);
+    // (Its timer was armed for about rx_drain_timeout after t: the run ends long before.)
+    expect(w.hv.sim.clock.now() - t).toBeLessThan((RX_DRAIN_TIMEOUT_MSECS * 1_000_000) / 100);
+    expect(fe.vif.counters().rx_dropped).toBe(0);
+  });
+
   test("XSA-392: a queue with no slots for rx_stall_timeout loses the carrier; posting buffers brings it back", () => {
     const { w, fe } = setup();
     const vif = fe.vif;

@@ -25,5 +25,5 @@ export {
   Scheduler,
   type StopReason,
 } from "./scheduler.js";
-export { FREE_PROFILE, Simulation, type SimulationOptions } from "./simulation.js";
+export { FREE_PROFILE, Simulation, type SimulationOptions, type TimerHandle } from "./simulation.js";
 export { DEFAULT_TRACE_CAPACITY, formatTraceMode, MAX_TRACE_SAMPLE, Trace, type TraceMode, type TraceRecord, traceSampleEvery } from "./trace.js";

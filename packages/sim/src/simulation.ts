@@ -13,6 +13,12 @@ import { type EventHandle, type RunLimits, type RunResult, Scheduler } from "./s
 import { DEFAULT_TRACE_CAPACITY, Trace, type TraceMode } from "./trace.js";
 
 /** What a simulation is built from: seed, host profile (operation costs), trace capacity and trace mode. */
+/** A timer from `Simulation.timerOn`. */
+export interface TimerHandle {
+  /** Delete the timer: its job does not run (a no-op once it ran). */
+  cancel(): void;
+}
+
 export interface SimulationOptions {
   readonly seed: number;
   /** Costs of operations; defaults to a profile in which everything is free. */
@@ -89,9 +95,31 @@ export class Simulation {
    * A job that comes due while its actor or pCPU is still busy is queued again for the time they
    * become free, so it runs after, and sees the effects of, every job other actors ran
    * meanwhile: a late NAPI poll finds every request written while it waited, as on a busy host.
-   * Its handle then no longer cancels it (no caller cancels a job once due).
+   * Its handle then no longer cancels it (use `timerOn` for work that may be cancelled).
    */
   runOn(actor: Actor, timeNs: number, fn: (actor: Actor) => void): EventHandle {
+    return this.schedule(actor, timeNs, fn, undefined);
+  }
+
+  /**
+   * `runOn` for a timer that may be deleted (del_timer): `cancel()` removes the job whether it
+   * still waits for its time or was queued again behind its actor's work. A cancelled job no
+   * longer keeps the simulation from being idle.
+   */
+  timerOn(actor: Actor, timeNs: number, fn: (actor: Actor) => void): TimerHandle {
+    const timer = {
+      event: undefined as EventHandle | undefined,
+      cancel: (): void => {
+        if (timer.event !== undefined) this.scheduler.cancel(timer.event);
+      },
+    };
+    timer.event = this.schedule(actor, timeNs, fn, (e) => {
+      timer.event = e;
+    });
+    return timer;
+  }
+
+  private schedule(actor: Actor, timeNs: number, fn: (actor: Actor) => void, requeued: ((e: EventHandle) => void) | undefined): EventHandle {
     // Per-unit costs make an actor's local time fractional; the clock holds integer ns, so the
     // event is due at the next whole nanosecond.
     const queuedAt = Math.max(Math.ceil(timeNs), this.clock.now());
@@ -100,7 +128,8 @@ export class Simulation {
       const pcpus = this.pcpus;
       const ready = pcpus === undefined ? actor.nowNs : pcpus.readyAt(actor, now);
       if (ready > now) {
-        this.scheduler.at(Math.ceil(ready), job);
+        const e = this.scheduler.at(Math.ceil(ready), job);
+        requeued?.(e);
         return;
       }
       actor.begin(now);

@@ -65,4 +65,22 @@ describe("pCPUs under the actors", () => {
     const none = new Simulation({ seed: 1, profile: PROFILE });
     expect(() => none.placeActor(none.actor("a"), 0)).toThrow(/no pCPUs/);
   });
+
+  test("timerOn: a timer deleted before its time, or after it was queued again behind its busy actor, never runs and leaves the machine idle", () => {
+    const { sim, a } = twoActors(1, 0, 0);
+    const ran: string[] = [];
+    const early = sim.timerOn(a, 5_000, () => ran.push("early"));
+    early.cancel();
+    // Due at 100 while `a` works until 1000: queued again for 1000, then deleted at 500.
+    sim.runOn(a, 0, (self) => self.charge("work"));
+    const late = sim.timerOn(a, 100, () => ran.push("late"));
+    const kept = sim.timerOn(a, 200, () => ran.push("kept"));
+    sim.run({ untilNs: 500 });
+    late.cancel();
+    const r = sim.run();
+    expect(ran).toEqual(["kept"]);
+    expect(r.reason).toBe("idle");
+    expect(sim.clock.now()).toBeLessThan(5_000);
+    kept.cancel(); // after it ran: nothing
+  });
 });
