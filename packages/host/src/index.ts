@@ -23,6 +23,11 @@ export { type CaptureDirection, LINKTYPE_ETHERNET, PCAP_MAGIC_NS, PCAP_SNAPLEN, 
 export { MAX_FLOWS, TrafficSink } from "./sink.js";
 export {
   ACK_FRAME,
+  COST_TCP_ACK,
+  COST_TCP_RCV,
+  COST_TCP_SENDMSG,
+  COST_TCP_XMIT,
+  COST_USERCOPY,
   IPERF_PORT,
   MAX_TCP_FLOWS,
   parseTcpAck,

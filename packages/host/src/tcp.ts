@@ -10,7 +10,12 @@
  *
  * What is modelled of TCP: sequence and ACK numbers, a fixed window per flow, one ACK per
  * received segment (a GRO'd 64 KiB segment is more than one full frame, so __tcp_ack_snd_check
- * ACKs at once). Not modelled: congestion control (slow start, cwnd; the window is the limit),
+ * ACKs at once), and the stacks' work, charged to the VCPU that does it: the sender's
+ * tcp_sendmsg (`tcp.sendmsg`, the payload's copy_from_user as `usercopy`, `tcp.xmit`) on its own
+ * VCPU, the receiver's IP layer (`netif.receive`), `tcp.rcv`, the payload's copy_to_user and
+ * its ACK's `tcp.xmit` on the VCPU that delivers the segment (iperf's reader on the CPU that takes
+ * the interrupt, as in a guest with one VCPU per queue), and the sender's `netif.receive` and
+ * `tcp.ack` for each ACK where the ACK is delivered. Not modelled: congestion control (slow start, cwnd; the window is the limit),
  * loss and retransmission (the topologies do not drop), SACK, timestamps, delayed ACKs.
  *
  * Public sources: RFC 793 (header, sequence space), RFC 1071 (the checksum), Linux
@@ -18,10 +23,19 @@
  * (__tcp_ack_snd_check), include/linux/netdevice.h (netif_tx_stop_queue / netif_tx_wake_queue).
  */
 import type { Hypervisor, Vcpu } from "@pvnet/hypervisor";
+import type { CostSink } from "@pvnet/sim";
 import { type SkBuff, type SkbAllocator, type SkbComposer, SKB_GSO_TCPV4, type SkbDesc } from "@pvnet/skb-model";
 import { ETH_HLEN, ETH_P_IP, IPPROTO_TCP, IPV4_HLEN, ipv4HeaderChecksum, minFrameSize, TCP_HLEN, writeFrame } from "./frame.js";
-import { GSO_MSS, MAX_LINEAR_FRAME } from "./generator.js";
+import { COST_NETIF_RECEIVE, GSO_MSS, MAX_LINEAR_FRAME } from "./generator.js";
 import type { FrameReceiver } from "./generator.js";
+
+/** Profile costs of the TCP stacks' work (see each unit's source in the host profile). */
+export const COST_TCP_SENDMSG = "tcp.sendmsg";
+export const COST_TCP_XMIT = "tcp.xmit";
+export const COST_TCP_RCV = "tcp.rcv";
+export const COST_TCP_ACK = "tcp.ack";
+/** copy_from_user / copy_to_user of a segment's payload (per byte). */
+export const COST_USERCOPY = "usercopy";
 
 /** iperf's default port (iperf 2: 5001), the destination port of every data segment. */
 export const IPERF_PORT = 5001;
@@ -217,8 +231,13 @@ export class TcpBulkSender {
     hv.runOn(vcpu, Math.max(hv.sim.clock.now(), vcpu.actor.nowNs), this.stepOn);
   }
 
-  /** The sender's receive hook for the reverse path: consumes the skb; an ACK opens its flow's window. */
-  receiveAck(skb: SkBuff): void {
+  /**
+   * The sender's receive hook for the reverse path, on `cpu` (the VCPU the ACK is delivered on,
+   * charged the IP layer and tcp_ack): consumes the skb; an ACK opens its flow's window.
+   */
+  receiveAck(skb: SkBuff, cpu?: CostSink): void {
+    cpu?.charge(COST_NETIF_RECEIVE);
+    cpu?.charge(COST_TCP_ACK);
     const len = Math.min(skb.len, ACK_FRAME);
     skb.copyBits(0, this.ackFrame, 0, len);
     skb.free();
@@ -254,6 +273,10 @@ export class TcpBulkSender {
         }
         skb = this.build(f, s);
         if (skb === null) break; // out of memory: retry on the next step
+        // tcp_sendmsg: the skb's bookkeeping and iperf's payload copied in, then tcp_write_xmit.
+        v.charge(COST_TCP_SENDMSG);
+        v.charge(COST_USERCOPY, this.segBytes);
+        v.charge(COST_TCP_XMIT);
       }
       if (!this.config.transmit(skb, v)) {
         s.held = skb; // NETDEV_TX_BUSY: the queue's wake calls wake()
@@ -314,6 +337,11 @@ export interface TcpReceiverConfig {
   readonly transmit: (skb: SkBuff, vcpu: Vcpu) => boolean;
   /** The window the ACKs advertise (bytes; shown in th->window, capped at 65535: no window scaling). */
   readonly windowBytes: number;
+  /**
+   * Where the receiving stack's work is charged: the receiving domain's running VCPU
+   * (`hv.cpuCosts(domain)`); by default the VCPU `deliver` is given.
+   */
+  readonly costs?: CostSink;
 }
 
 /** Counters of a receiver. */
@@ -351,7 +379,11 @@ export class TcpBulkReceiver {
     const len = skb.len;
     const { sink } = this.config.receiver;
     const corrupt = sink.corrupt;
-    this.config.receiver.deliver(skb);
+    // The IP layer (netif.receive, charged by the sink), tcp_v4_rcv and iperf's read of the payload.
+    const cpu = this.config.costs ?? vcpu;
+    this.config.receiver.deliver(skb, cpu);
+    cpu.charge(COST_TCP_RCV);
+    if (!short) cpu.charge(COST_USERCOPY, len - TCP_OFF - TCP_HLEN);
     if (short || sink.corrupt !== corrupt) return; // a corrupt segment is not ACKed
     const flow = get16(hdr, TCP_OFF) - FLOW_PORT_BASE;
     if (flow < 0 || flow >= MAX_TCP_FLOWS) return;
@@ -387,6 +419,7 @@ export class TcpBulkReceiver {
       skb.putData(this.ack);
       skb.partialCsumSet(TCP_OFF, 16);
       skb.protocol = ETH_P_IP;
+      (this.config.costs ?? vcpu).charge(COST_TCP_XMIT);
       if (this.config.transmit(skb, vcpu)) {
         this.stats.acksSent++;
         return;

@@ -197,15 +197,16 @@ export function connectDomuDom0(
       ack: {
         skbs: tx ? dom0Memory.skbs : guestMemory.skbs,
         transmit: tx ? (skb) => dom0Xmit(connectedVif, skb) : (skb, v) => netfront.startXmit(skb, v) === NETDEV_TX_OK,
+        costs: hv.cpuCosts(tx ? dom0.domain : guest.domain),
       },
     });
     const ends = tcp;
     const dom0Vcpu = dom0.vcpu0;
     if (tx) {
       dom0Receive = (skb) => ends.receiver.deliver(skb, dom0Vcpu);
-      guestReceive = (skb) => ends.sender.receiveAck(skb);
+      guestReceive = (skb) => ends.sender.receiveAck(skb, hv.cpuCosts(guest.domain));
     } else {
-      dom0Receive = (skb) => ends.sender.receiveAck(skb);
+      dom0Receive = (skb) => ends.sender.receiveAck(skb, hv.cpuCosts(dom0.domain));
       guestReceive = (skb, q) => ends.receiver.deliver(skb, guestVcpu(q));
     }
     // A queue that woke: the sender's held segments, the receiver's refused ACKs.

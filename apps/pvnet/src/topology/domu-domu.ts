@@ -178,12 +178,12 @@ export function connectDomuDomu(host: Host, options: DomuDomuOptions, queues: nu
       pktSize: options.pktSize,
       windowBytes: options.windowBytes ?? DEFAULT_WINDOW_BYTES,
       send: { vcpu: senderVcpu, composer: new SkbComposer(memoryA.skbs), transmit: transmitA, dstMac: MAC_B, srcMac: MAC_A },
-      ack: { skbs: memoryB.skbs, transmit: (skb, v) => netfrontB.startXmit(skb, v) === NETDEV_TX_OK },
+      ack: { skbs: memoryB.skbs, transmit: (skb, v) => netfrontB.startXmit(skb, v) === NETDEV_TX_OK, costs: hv.cpuCosts(guestB.domain) },
     });
     tcp = ends;
     const vcpuB = (q: number) => guestB.domain.vcpus[q % queues] as Vcpu;
     receiveB = (skb, q) => ends.receiver.deliver(skb, vcpuB(q));
-    receiveA = (skb) => ends.sender.receiveAck(skb);
+    receiveA = (skb) => ends.sender.receiveAck(skb, hv.cpuCosts(guestA.domain));
     // A queue that woke: guest A's held segments, guest B's refused ACKs.
     wakeA = () => ends.sender.wake();
     wakeB = () => ends.receiver.resendAcks(vcpuB(0));

@@ -6,6 +6,7 @@
  */
 import { type FrameReceiver, type Host, MAX_TCP_FLOWS, TcpBulkReceiver, TcpBulkSender, type TcpReceiverStats, type TcpSenderStats, tcpPayload } from "@pvnet/host";
 import type { Vcpu } from "@pvnet/hypervisor";
+import type { CostSink } from "@pvnet/sim";
 import type { SkBuff, SkbAllocator, SkbComposer } from "@pvnet/skb-model";
 
 export { MAX_TCP_FLOWS };
@@ -33,8 +34,8 @@ export interface TcpEnds {
   readonly windowBytes: number;
   /** The sending side: its VCPU, its memory, its driver's start_xmit (false: the queue is stopped). */
   readonly send: { readonly vcpu: Vcpu; readonly composer: SkbComposer; readonly transmit: (skb: SkBuff, vcpu: Vcpu) => boolean; readonly dstMac?: Uint8Array; readonly srcMac?: Uint8Array };
-  /** The receiving side: its memory (the ACKs) and its driver's start_xmit on the reverse path. */
-  readonly ack: { readonly skbs: SkbAllocator; readonly transmit: (skb: SkBuff, vcpu: Vcpu) => boolean };
+  /** The receiving side: its memory (the ACKs), its driver's start_xmit on the reverse path, and where its stack's work is charged (`hv.cpuCosts` of its domain). */
+  readonly ack: { readonly skbs: SkbAllocator; readonly transmit: (skb: SkBuff, vcpu: Vcpu) => boolean; readonly costs: CostSink };
 }
 
 /** The two ends of the TCP flows: hook `receiver.deliver` to the data path and `sender.receiveAck` to the reverse one. */
@@ -52,7 +53,7 @@ export function tcpEnds(e: TcpEnds): { readonly sender: TcpBulkSender; readonly 
     ...(e.send.dstMac === undefined ? {} : { dstMac: e.send.dstMac }),
     ...(e.send.srcMac === undefined ? {} : { srcMac: e.send.srcMac }),
   });
-  const receiver = new TcpBulkReceiver({ receiver: e.receiver, skbs: e.ack.skbs, transmit: e.ack.transmit, windowBytes });
+  const receiver = new TcpBulkReceiver({ receiver: e.receiver, skbs: e.ack.skbs, transmit: e.ack.transmit, windowBytes, costs: e.ack.costs });
   return { sender, receiver, windowBytes };
 }
 
