@@ -29,10 +29,13 @@ import { ETH_HLEN, ETH_P_IP, IPPROTO_TCP, IPV4_HLEN, ipv4HeaderChecksum, minFram
 import { COST_NETIF_RECEIVE, GSO_MSS, MAX_LINEAR_FRAME } from "./generator.js";
 import type { FrameReceiver } from "./generator.js";
 
-/** Profile costs of the TCP stacks' work (see each unit's source in the host profile). */
+/** Profile cost of tcp_sendmsg's per-skb work beside the copy (each unit's source is in the host profile). */
 export const COST_TCP_SENDMSG = "tcp.sendmsg";
+/** Profile cost of one skb from TCP to the driver: __tcp_transmit_skb, ip_queue_xmit, __dev_queue_xmit (data and ACKs). */
 export const COST_TCP_XMIT = "tcp.xmit";
+/** Profile cost of receiving one segment beside the IP layer and the copy: tcp_v4_rcv, tcp_rcv_established, tcp_recvmsg's per-skb part. */
 export const COST_TCP_RCV = "tcp.rcv";
+/** Profile cost of a pure ACK at the sender beside the IP layer: tcp_ack and its clean-up. */
 export const COST_TCP_ACK = "tcp.ack";
 /** copy_from_user / copy_to_user of a segment's payload (per byte). */
 export const COST_USERCOPY = "usercopy";

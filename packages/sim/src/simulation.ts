@@ -12,13 +12,13 @@ import { Prng } from "./prng.js";
 import { type EventHandle, type RunLimits, type RunResult, Scheduler } from "./scheduler.js";
 import { DEFAULT_TRACE_CAPACITY, Trace, type TraceMode } from "./trace.js";
 
-/** What a simulation is built from: seed, host profile (operation costs), trace capacity and trace mode. */
 /** A timer from `Simulation.timerOn`. */
 export interface TimerHandle {
   /** Delete the timer: its job does not run (a no-op once it ran). */
   cancel(): void;
 }
 
+/** What a simulation is built from: seed, host profile (operation costs), trace capacity and trace mode. */
 export interface SimulationOptions {
   readonly seed: number;
   /** Costs of operations; defaults to a profile in which everything is free. */
