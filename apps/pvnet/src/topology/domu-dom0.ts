@@ -35,7 +35,7 @@ import {
 import { runTrafficPhase } from "./measure.js";
 import { loadXdpProgram, xdpConsumed } from "./xdp-program.js";
 import { type CtrlRingReport, configureRss, queuePackets } from "./rss.js";
-import { type TcpReport, tcpEnds, tcpReport } from "./iperf.js";
+import { type TcpFlows, type TcpReport, tcpEnds, tcpReport } from "./iperf.js";
 
 export type Direction = "tx" | "rx";
 
@@ -178,17 +178,14 @@ export function connectDomuDom0(
   // The generator: pktgen (or with --flows iperf's TCP sender) on its own VCPU of the sending domain.
   const tx = options.direction === "tx";
   const sender = tx ? guest : dom0;
-  let tcp: ReturnType<typeof tcpEnds> | undefined;
+  let tcp: TcpFlows | undefined;
   let generator: { readonly sent: number; wake(): void; finish(): void };
   if (options.flows !== undefined) {
     const guestVcpu = (q: number) => guest.domain.vcpus[q % queues] as Vcpu;
     tcp = tcpEnds({
       host,
       receiver,
-      flows: options.flows,
-      segments: options.packets,
-      pktSize: options.pktSize,
-      windowBytes: options.windowBytes ?? DEFAULT_WINDOW_BYTES,
+      traffic: { ...options, flows: options.flows },
       send: {
         vcpu: sender.domain.vcpus[queues] as Vcpu,
         composer: new SkbComposer(tx ? guestMemory.skbs : dom0Memory.skbs),
@@ -214,7 +211,7 @@ export function connectDomuDom0(
       ends.sender.wake();
       ends.receiver.resendAcks(tx ? dom0Vcpu : guestVcpu(0));
     };
-    generator = { get sent() { return ends.sender.stats.segments; }, wake: () => ends.sender.wake(), finish: () => ends.sender.finish() };
+    generator = ends.generator;
   } else {
     const g = pktgenGenerator(host, sender.domain.vcpus[queues] as Vcpu, tx ? guestMemory.skbs : dom0Memory.skbs, options, queues, receiver, {
       transmit: tx
@@ -245,7 +242,7 @@ export interface DomuDom0Setup {
   readonly generator: { readonly sent: number; wake(): void; finish(): void };
   readonly persistent: ReturnType<typeof persistentSides>;
   readonly ctrlRing: CtrlRingReport | undefined;
-  readonly tcp: ReturnType<typeof tcpEnds> | undefined;
+  readonly tcp: TcpFlows | undefined;
 }
 
 function runCaptured(

@@ -30,7 +30,6 @@ import type { CostProfile } from "@pvnet/sim";
 import type { MaptrackVariant } from "@pvnet/xen-grant-table";
 import {
   checkTrafficOptions,
-  DEFAULT_WINDOW_BYTES,
   deliveryCounts,
   pktgenGenerator,
   type DataPathOptions,
@@ -43,7 +42,7 @@ import {
   vifCapture,
 } from "./devices.js";
 import { runTrafficPhase } from "./measure.js";
-import { type TcpReport, tcpEnds, tcpReport } from "./iperf.js";
+import { type TcpFlows, type TcpReport, tcpEnds, tcpReport } from "./iperf.js";
 import { type CtrlRingReport, configureRss, queuePackets } from "./rss.js";
 import { loadXdpProgram, xdpConsumed } from "./xdp-program.js";
 
@@ -167,16 +166,13 @@ export function connectDomuDomu(host: Host, options: DomuDomuOptions, queues: nu
 
   const senderVcpu = guestA.domain.vcpus[queues] as Vcpu;
   const transmitA = (skb: SkBuff, v: Vcpu) => netfrontA.startXmit(skb, v) === NETDEV_TX_OK;
-  let tcp: ReturnType<typeof tcpEnds> | undefined;
+  let tcp: TcpFlows | undefined;
   let generator: { readonly sent: number; wake(): void; finish(): void };
   if (options.flows !== undefined) {
     const ends = tcpEnds({
       host,
       receiver,
-      flows: options.flows,
-      segments: options.packets,
-      pktSize: options.pktSize,
-      windowBytes: options.windowBytes ?? DEFAULT_WINDOW_BYTES,
+      traffic: { ...options, flows: options.flows },
       send: { vcpu: senderVcpu, composer: new SkbComposer(memoryA.skbs), transmit: transmitA, dstMac: MAC_B, srcMac: MAC_A },
       ack: { skbs: memoryB.skbs, transmit: (skb, v) => netfrontB.startXmit(skb, v) === NETDEV_TX_OK, costs: hv.cpuCosts(guestB.domain) },
     });
@@ -187,7 +183,7 @@ export function connectDomuDomu(host: Host, options: DomuDomuOptions, queues: nu
     // A queue that woke: guest A's held segments, guest B's refused ACKs.
     wakeA = () => ends.sender.wake();
     wakeB = () => ends.receiver.resendAcks(vcpuB(0));
-    generator = { get sent() { return ends.sender.stats.segments; }, wake: () => ends.sender.wake(), finish: () => ends.sender.finish() };
+    generator = ends.generator;
   } else {
     const link: Parameters<typeof pktgenGenerator>[6] = {
       transmit: transmitA,

@@ -8,6 +8,7 @@ import { type FrameReceiver, type Host, MAX_TCP_FLOWS, TcpBulkReceiver, TcpBulkS
 import type { Vcpu } from "@pvnet/hypervisor";
 import type { CostSink } from "@pvnet/sim";
 import type { SkBuff, SkbAllocator, SkbComposer } from "@pvnet/skb-model";
+import { DEFAULT_WINDOW_BYTES } from "./devices.js";
 
 export { MAX_TCP_FLOWS };
 
@@ -27,37 +28,56 @@ export interface TcpReport {
 export interface TcpEnds {
   readonly host: Host;
   readonly receiver: FrameReceiver;
-  readonly flows: number;
-  readonly segments: number;
-  readonly pktSize: number;
-  /** The receivers' socket buffers in all: each flow's window is its share (at least one segment). */
-  readonly windowBytes: number;
+  /**
+   * The run's --flows, --packets (segments in all), --pkt-size and --window-bytes: the receivers'
+   * socket buffers in all (DEFAULT_WINDOW_BYTES if unset), each flow's window its share (at least
+   * one segment).
+   */
+  readonly traffic: { readonly flows: number; readonly packets: number; readonly pktSize: number; readonly windowBytes?: number };
   /** The sending side: its VCPU, its memory, its driver's start_xmit (false: the queue is stopped). */
   readonly send: { readonly vcpu: Vcpu; readonly composer: SkbComposer; readonly transmit: (skb: SkBuff, vcpu: Vcpu) => boolean; readonly dstMac?: Uint8Array; readonly srcMac?: Uint8Array };
   /** The receiving side: its memory (the ACKs), its driver's start_xmit on the reverse path, and where its stack's work is charged (`hv.cpuCosts` of its domain). */
   readonly ack: { readonly skbs: SkbAllocator; readonly transmit: (skb: SkBuff, vcpu: Vcpu) => boolean; readonly costs: CostSink };
 }
 
+/** The two ends of the TCP flows, and the sender as the run's generator. */
+export interface TcpFlows {
+  readonly sender: TcpBulkSender;
+  readonly receiver: TcpBulkReceiver;
+  readonly windowBytes: number;
+  /** What the traffic phase drives: segments sent, start or wake, drop what is held. */
+  readonly generator: { readonly sent: number; wake(): void; finish(): void };
+}
+
 /** The two ends of the TCP flows: hook `receiver.deliver` to the data path and `sender.receiveAck` to the reverse one. */
-export function tcpEnds(e: TcpEnds): { readonly sender: TcpBulkSender; readonly receiver: TcpBulkReceiver; readonly windowBytes: number } {
-  const windowBytes = Math.max(tcpPayload(e.pktSize), Math.floor(e.windowBytes / e.flows));
+export function tcpEnds(e: TcpEnds): TcpFlows {
+  const { flows, packets, pktSize } = e.traffic;
+  const windowBytes = Math.max(tcpPayload(pktSize), Math.floor((e.traffic.windowBytes ?? DEFAULT_WINDOW_BYTES) / flows));
   const sender = new TcpBulkSender({
     hv: e.host.hv,
     vcpu: e.send.vcpu,
     composer: e.send.composer,
-    flows: e.flows,
-    segments: e.segments,
-    pktSize: e.pktSize,
+    flows,
+    segments: packets,
+    pktSize,
     windowBytes,
     transmit: e.send.transmit,
     ...(e.send.dstMac === undefined ? {} : { dstMac: e.send.dstMac }),
     ...(e.send.srcMac === undefined ? {} : { srcMac: e.send.srcMac }),
   });
   const receiver = new TcpBulkReceiver({ receiver: e.receiver, skbs: e.ack.skbs, transmit: e.ack.transmit, windowBytes, costs: e.ack.costs });
-  return { sender, receiver, windowBytes };
+  const generator = {
+    get sent() {
+      return sender.stats.segments;
+    },
+    wake: () => sender.wake(),
+    finish: () => sender.finish(),
+  };
+  return { sender, receiver, windowBytes, generator };
 }
 
-export function tcpReport(flows: number, pktSize: number, ends: ReturnType<typeof tcpEnds>): TcpReport {
+/** What a run reports of its TCP flows. */
+export function tcpReport(flows: number, pktSize: number, ends: TcpFlows): TcpReport {
   return {
     flows,
     segmentPayload: tcpPayload(pktSize),
