@@ -15,8 +15,9 @@
  * VCPU, the receiver's IP layer (`netif.receive`), `tcp.rcv`, the payload's copy_to_user and
  * its ACK's `tcp.xmit` on the VCPU that delivers the segment (iperf's reader on the CPU that takes
  * the interrupt, as in a guest with one VCPU per queue), and the sender's `netif.receive` and
- * `tcp.ack` for each ACK where the ACK is delivered. Not modelled: congestion control (slow start, cwnd; the window is the limit),
- * loss and retransmission (the topologies do not drop), SACK, timestamps, delayed ACKs.
+ * `tcp.ack` for each ACK where the ACK is delivered. Not modelled: congestion control (slow
+ * start, cwnd; the window is the limit), loss and retransmission (the topologies do not drop),
+ * SACK, timestamps, delayed ACKs, and the reader's wake-ups.
  *
  * Public sources: RFC 793 (header, sequence space), RFC 1071 (the checksum), Linux
  * net/ipv4/tcp_output.c (tcp_v4_send_check / __tcp_v4_send_check), net/ipv4/tcp_input.c
