@@ -98,7 +98,6 @@ describe("--flows: bulk TCP", () => {
     expect(run("--flows", "8", "--pkt-size", "65535", "--packets", "10").err).toContain("leaves each of 8 flows less than one 65481-byte segment");
     expect(run("--flows", "2", "--pkt-size", "65535", "--packets", "10", "--window-bytes", "1048576").err).toContain("--window-bytes is at most 524288");
     expect(run("--flows", "2", "--pkt-size", "1496", "--packets", "10", "--burst", "4").err).toContain("no --layout, --clone-skbs, --burst or --xdp");
-    expect(run("--flows", "2", "--mode", "threaded", "--pkt-size", "1496", "--packets", "10").err).toContain("--mode threaded does not run --flows yet");
     expect(run("--flows", "2", "--pkt-size", "60", "--packets", "10").err).toContain("--pkt-size must be at least 70");
     const ok = run("--flows", "2", "--queues", "2", "--pkt-size", "65535", "--packets", "20", "--json");
     expect(ok.code).toBe(0);

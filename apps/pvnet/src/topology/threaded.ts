@@ -18,11 +18,12 @@
  */
 import { Worker } from "node:worker_threads";
 import { createMachineMemory, type HypercallSnapshot, type OpCount, type SharedMemory } from "@pvnet/hypervisor";
-import { DEFAULT_HOST_FRAMES, type TeardownAudit } from "@pvnet/host";
+import { DEFAULT_HOST_FRAMES, type TcpReceiverStats, type TcpSenderStats, type TeardownAudit, tcpPayload } from "@pvnet/host";
 import type { GrantTableStats } from "@pvnet/xen-grant-table";
 import type { DomuDom0Options, RunReport } from "./domu-dom0.js";
 import type { DomuDomuOptions, DomuDomuReport } from "./domu-domu.js";
 import { persistentSides } from "./devices.js";
+import type { TcpReport } from "./iperf.js";
 import type { PhaseTiming } from "./measure.js";
 
 /** Words of the control block the coordinator shares with the VCPU threads (not machine state). */
@@ -46,14 +47,13 @@ export type ThreadedTopology = "domu-dom0" | "domu-domu";
 
 /**
  * What `pvnet run --mode threaded` supports today (both topologies, both directions, every size,
- * baseline or persistent grants, 1..8 queues: a domain's queues share its thread); the rest is
- * refused with one line.
+ * baseline or persistent grants, 1..8 queues: a domain's queues share its thread; pktgen or
+ * --flows); the rest is refused with one line.
  */
 export function threadedUnsupported(topology: string, options: DomuDom0Options): string | undefined {
   if (topology !== "domu-dom0" && topology !== "domu-domu") return `--mode threaded does not run --topology ${topology}`;
   if (options.rxBuildSkb === true || options.xdp !== undefined) return "--mode threaded does not run --rx-build-skb or --xdp yet";
   if (options.busyPoll === true) return "--mode threaded does not run a busy-polling guest yet";
-  if (options.flows !== undefined) return "--mode threaded does not run --flows yet";
   if (options.xenstoreSocket !== undefined) return "--mode threaded does not serve --xenstored yet";
   if (options.hooks !== undefined) return "--mode threaded takes no runner hooks";
   return undefined;
@@ -99,6 +99,14 @@ export interface ThreadTraffic {
   readonly inertWorkDropped: number;
   /** Queues the vif connected with (netfront's count, on the guest's thread). */
   readonly numQueues: number;
+  /** With --flows: the sending thread's sender, the receiving thread's receiver, Dom0's frames per queue. */
+  readonly tcp?: {
+    readonly windowBytes: number;
+    readonly sender?: TcpSenderStats;
+    readonly complete?: boolean;
+    readonly receiver?: TcpReceiverStats;
+    readonly queuePackets?: readonly number[];
+  };
 }
 
 export type VcpuReply =
@@ -363,6 +371,7 @@ async function runThreaded(topology: ThreadedTopology, options: DomuDom0Options)
       inertWorkDropped: traffic.reduce((a, t) => a + t.inertWorkDropped, 0),
     };
     const sides = persistentSides(options);
+    const tcp = options.flows === undefined ? {} : threadedTcp(options.flows, options.pktSize, sender, receiver, dt);
     const common = {
       mode: "threaded" as const,
       pktSize: options.pktSize,
@@ -383,6 +392,7 @@ async function runThreaded(topology: ThreadedTopology, options: DomuDom0Options)
       traceDigest: "threaded: no trace (the interleaving is the host's, not a seed's)",
       teardown,
       threaded,
+      ...tcp,
     };
     if (topology === "domu-domu") {
       return { ...common, topology, direction: "tx", counters: { sender: dt.counters?.sender ?? {}, receiver: dt.counters?.receiver ?? {} }, bridge: dt.bridge as DomuDomuReport["bridge"] };
@@ -397,6 +407,16 @@ async function runThreaded(topology: ThreadedTopology, options: DomuDom0Options)
     const codes = await Promise.all(exits);
     for (let i = 0; i < threads.length; i++) if (codes[i] === -1) await (threads[i] as VcpuThread).worker.terminate();
   }
+}
+
+/** The TCP report of a threaded --flows run, from the thread that ran each end. */
+function threadedTcp(flows: number, pktSize: number, sender: ThreadTraffic, receiver: ThreadTraffic, dom0: ThreadTraffic): { tcp: TcpReport; queuePackets?: readonly number[] } {
+  const s = sender.tcp;
+  const r = receiver.tcp;
+  // Invariant: with --flows every thread built the TCP ends and reported them.
+  if (s?.sender === undefined || r?.receiver === undefined) throw new Error("a VCPU thread did not report its TCP end");
+  const tcp: TcpReport = { flows, segmentPayload: tcpPayload(pktSize), windowBytes: s.windowBytes, complete: s.complete === true, sender: s.sender, receiver: r.receiver };
+  return { tcp, ...(dom0.tcp?.queuePackets === undefined ? {} : { queuePackets: dom0.tcp.queuePackets }) };
 }
 
 /** What threaded mode adds to the report: the wall-clock rate of the real threads. */

@@ -13,7 +13,9 @@ import { XenbusState } from "@pvnet/xenstore";
 import { connectDomuDom0 } from "./domu-dom0.js";
 import { connectDomuDomu } from "./domu-domu.js";
 import { SETUP_EVENTS } from "./devices.js";
+import type { TcpFlows } from "./iperf.js";
 import { PhaseMeter } from "./measure.js";
+import { queuePackets } from "./rss.js";
 import { BUSY, CTL, stopAll, type ThreadTraffic, trafficThreads, type VcpuCommand, type VcpuReply, type VcpuWorkerData } from "./threaded.js";
 
 const data = workerData as VcpuWorkerData;
@@ -57,6 +59,10 @@ interface Booted {
   readonly bridge?: () => Record<string, number>;
   /** Frames the sending domain's driver counted dropped. */
   senderDropped(): number;
+  /** With --flows: the TCP ends (each thread's copy; the sending thread's sender and the receiving thread's receiver are the live ones). */
+  readonly tcp: TcpFlows | undefined;
+  /** With --flows: frames each queue of the receiving vif carried (Dom0's thread). */
+  queuePackets(): readonly number[];
 }
 let booted: Booted | undefined;
 
@@ -88,6 +94,8 @@ function connect(host: Host): Omit<Booted, "own"> {
       dom0Debugfs: () => ({ ...xenvifDebugfs(t.vifA), ...xenvifDebugfs(t.vifB) }),
       bridge: () => ({ ...t.bridge.stats }),
       senderDropped: () => t.netfrontA.stats().txDropped,
+      tcp: t.tcp,
+      queuePackets: () => queuePackets(t.vifB, "rx"),
     };
   }
   const dom0 = bootForQueues(host, "Domain-0", queues);
@@ -104,6 +112,8 @@ function connect(host: Host): Omit<Booted, "own"> {
     dom0Counters: () => ({ vif: { ...t.vif.counters() } }),
     dom0Debugfs: () => xenvifDebugfs(t.vif),
     senderDropped: () => (o.direction === "tx" ? t.netfront.stats().txDropped : t.vif.counters().tx_dropped),
+    tcp: t.tcp,
+    queuePackets: () => queuePackets(t.vif, o.direction),
   };
 }
 
@@ -220,9 +230,20 @@ function run(): VcpuReply {
     hypercalls: hv.stats.snapshot(),
     ...(mine === undefined ? { counters: b.dom0Counters(), debugfs: b.dom0Debugfs(), grantTable: { ...b.host.grants.stats }, ...(b.bridge === undefined ? {} : { bridge: b.bridge() }) } : { frontend: { ...mine.netfront.stats() } }),
     inertWorkDropped: hv.inertWorkDropped,
+    ...(b.tcp === undefined ? {} : { tcp: threadTcp(b.tcp, sending, receiving, mine === undefined ? b.queuePackets() : undefined) }),
     numQueues: (mine ?? ([...b.guests.values()][0] as GuestSide)).netfront.numQueues,
   };
   return { kind: "ran", traffic };
+}
+
+/** What this thread knows of the TCP flows: its live end's counters (and Dom0's per-queue frames). */
+function threadTcp(t: TcpFlows, sending: boolean, receiving: boolean, queuePackets: readonly number[] | undefined): NonNullable<ThreadTraffic["tcp"]> {
+  return {
+    windowBytes: t.windowBytes,
+    ...(sending ? { sender: { ...t.sender.stats }, complete: t.sender.done } : {}),
+    ...(receiving ? { receiver: { ...t.receiver.stats } } : {}),
+    ...(queuePackets === undefined ? {} : { queuePackets }),
+  };
 }
 
 /**
