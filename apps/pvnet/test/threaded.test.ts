@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { REPO_ROOT } from "@pvnet/testkit";
 import { describe, expect, test } from "vitest";
-import { runDomuDom0Threaded, runDomuDomuThreaded, threadedUnsupported, VcpuThreadError } from "../src/topology/threaded.js";
+import { runDomuDom0Threaded, runDomuDomuThreaded, type ThreadTraffic, threadedStallReport, threadedUnsupported, VcpuThreadError } from "../src/topology/threaded.js";
 import { expectAllDelivered, expectCleanTeardown } from "./expect.js";
 
 const bin = fileURLToPath(new URL("../bin/pvnet.mjs", import.meta.url));
@@ -50,6 +50,25 @@ describe("threaded mode: a worker_thread per domain kernel over one machine memo
     },
     LONG,
   );
+
+  test("a run whose threads all went idle before its traffic was done is a stall, reported with each side's rings", () => {
+    const traffic = (sent: number, extra: Partial<ThreadTraffic>) => ({ sent, delivered: 3000, ...extra }) as ThreadTraffic;
+    const dom0 = traffic(3320, { debugfs: { "vif1.0/io_ring_q0": "RX: req prod 256 cons 256 event 257\n" } });
+    const guest = traffic(0, { frontend: { rxPackets: 3000, napiPolls: 40 } });
+    const options = { seed: 1, direction: "rx", pktSize: 1496, packets: 10_000 } as const;
+    const report = threadedStallReport(options, dom0, guest, [dom0, guest]) as string;
+    expect(report.split("\n")).toEqual([
+      "threaded run stalled: every thread idle with nothing to wake it after 3320 of 10000 frames sent, 3000 delivered (a lost wake-up)",
+      "Dom0 vif1.0/io_ring_q0:",
+      "RX: req prod 256 cons 256 event 257",
+      'd1 netfront: {"rxPackets":3000,"napiPolls":40}',
+    ]);
+    // Every frame sent (whatever was dropped): no stall. With --flows: every segment ACKed.
+    expect(threadedStallReport(options, traffic(10_000, {}), guest, [dom0, guest])).toBeUndefined();
+    const flows = { ...options, flows: 2 };
+    expect(threadedStallReport(flows, traffic(10_000, { tcp: { windowBytes: 1, complete: false } }), guest, [dom0, guest])).toMatch(/^threaded run stalled: .* 10000 of 10000 segments sent/);
+    expect(threadedStallReport(flows, traffic(10_000, { tcp: { windowBytes: 1, complete: true } }), guest, [dom0, guest])).toBeUndefined();
+  });
 
   test.each([
     ["tx", 2, false],

@@ -128,6 +128,33 @@ export class VcpuThreadError extends Error {
   }
 }
 
+/**
+ * Every thread went idle with nothing left to wake it, but the traffic was not all sent (or, with
+ * --flows, not all ACKed): a wake-up was lost. The message carries what each side saw: the
+ * counts, netback's debugfs (ring indices and event indices per queue) and each netfront's
+ * counters, to find which notification went missing.
+ */
+export class ThreadedStallError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ThreadedStallError";
+  }
+}
+
+/** The stall report of a run whose threads all went idle before its traffic was done (see ThreadedStallError). */
+export function threadedStallReport(options: DomuDom0Options, sender: ThreadTraffic, receiver: ThreadTraffic, traffic: readonly ThreadTraffic[]): string | undefined {
+  const done = options.flows === undefined ? sender.sent >= options.packets : sender.tcp?.complete === true;
+  if (done) return undefined;
+  const lines = [
+    `threaded run stalled: every thread idle with nothing to wake it after ${sender.sent} of ${options.packets} ${options.flows === undefined ? "frames" : "segments"} sent, ${receiver.delivered} delivered (a lost wake-up)`,
+  ];
+  for (const [file, text] of Object.entries(traffic[0]?.debugfs ?? {})) lines.push(`Dom0 ${file}:`, text.trimEnd());
+  traffic.forEach((t, domid) => {
+    if (t.frontend !== undefined) lines.push(`d${domid} netfront: ${JSON.stringify(t.frontend)}`);
+  });
+  return lines.join("\n");
+}
+
 /** How often the coordinator looks whether both threads are idle. */
 const QUIESCE_POLL_MS = 1;
 
@@ -333,6 +360,8 @@ async function runThreaded(topology: ThreadedTopology, options: DomuDom0Options)
     const sender = traffic[roles.sender] as ThreadTraffic;
     const receiver = traffic[roles.receiver] as ThreadTraffic;
     const dt = traffic[0] as ThreadTraffic;
+    const stalled = threadedStallReport(options, sender, receiver, traffic);
+    if (stalled !== undefined) throw new ThreadedStallError(stalled);
 
     // Teardown: the guests remove their vifs, then Dom0 follows, then the guests retry what they deferred.
     for (let w = 1; w < n; w++) ok(await (threads[w] as VcpuThread).ask({ cmd: "teardown" }), "torndown");
