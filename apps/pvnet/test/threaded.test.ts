@@ -146,7 +146,21 @@ describe("threaded mode: a worker_thread per domain kernel over one machine memo
     expect(threadedUnsupported("domu-dom0", { seed: 1, direction: "rx", pktSize: 64, packets: 1, xdp: "drop" })).toMatch(/xdp/);
     expect(threadedUnsupported("domu-dom0", { seed: 1, direction: "tx", pktSize: 64, packets: 1, xenstoreSocket: "/tmp/x" })).toMatch(/xenstored/);
     expect(threadedUnsupported("domu-dom0", { seed: 1, direction: "rx", pktSize: 64, packets: 1 })).toBeUndefined();
+    expect(threadedUnsupported("domu-dom0", { seed: 1, direction: "rx", pktSize: 64, packets: 1, rxBuildSkb: true, flows: 2 })).toBeUndefined();
   });
+
+  test.each(["domu-dom0", "domu-domu"] as const)(
+    "%s --rx-build-skb: the receiving guest's thread builds its skbs around the pages, byte-exact, and reports its build_skb counters",
+    async (topology) => {
+      const packets = 5000;
+      const o = { seed: 5, pktSize: 1496, packets, rxBuildSkb: true } as const;
+      const r = topology === "domu-dom0" ? await runDomuDom0Threaded({ ...o, direction: "rx" }) : await runDomuDomuThreaded(o);
+      expectAllDelivered(r, packets);
+      expectCleanTeardown(r);
+      expect(r.frontendRxPath?.rxBuildSkb).toBe(packets);
+    },
+    LONG,
+  );
 
   test(
     "pvnet run --mode threaded --json: the deterministic report's shape plus wall-clock rates; exit 0, no thread left",

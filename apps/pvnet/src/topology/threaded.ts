@@ -48,11 +48,11 @@ export type ThreadedTopology = "domu-dom0" | "domu-domu";
 /**
  * What `pvnet run --mode threaded` supports today (both topologies, both directions, every size,
  * baseline or persistent grants, 1..8 queues: a domain's queues share its thread; pktgen or
- * --flows); the rest is refused with one line.
+ * --flows; netfront's build_skb RX); the rest is refused with one line.
  */
 export function threadedUnsupported(topology: string, options: DomuDom0Options): string | undefined {
   if (topology !== "domu-dom0" && topology !== "domu-domu") return `--mode threaded does not run --topology ${topology}`;
-  if (options.rxBuildSkb === true || options.xdp !== undefined) return "--mode threaded does not run --rx-build-skb or --xdp yet";
+  if (options.xdp !== undefined) return "--mode threaded does not run --xdp yet";
   if (options.busyPoll === true) return "--mode threaded does not run a busy-polling guest yet";
   if (options.xenstoreSocket !== undefined) return "--mode threaded does not serve --xenstored yet";
   if (options.hooks !== undefined) return "--mode threaded takes no runner hooks";
@@ -94,8 +94,9 @@ export interface ThreadTraffic {
   /** Dom0's thread: netback's debugfs files and the grant operations Dom0 made (its copies and maps). */
   readonly debugfs?: Record<string, string>;
   readonly grantTable?: GrantTableStats;
-  /** A guest's thread: its netfront's counters. */
+  /** A guest's thread: its netfront's counters (and with --rx-build-skb its receive path's). */
   readonly frontend?: Record<string, number>;
+  readonly frontendRxPath?: Record<string, number>;
   readonly inertWorkDropped: number;
   /** Queues the vif connected with (netfront's count, on the guest's thread). */
   readonly numQueues: number;
@@ -423,11 +424,13 @@ async function runThreaded(topology: ThreadedTopology, options: DomuDom0Options)
       threaded,
       ...tcp,
     };
+    // The receiving guest's build_skb counters (guest B in DomU <-> DomU, the guest in DomU <-> Dom0).
+    const rxPath = options.rxBuildSkb === true ? { frontendRxPath: traffic[traffic.length - 1]?.frontendRxPath ?? {} } : {};
     if (topology === "domu-domu") {
-      return { ...common, topology, direction: "tx", counters: { sender: dt.counters?.sender ?? {}, receiver: dt.counters?.receiver ?? {} }, bridge: dt.bridge as DomuDomuReport["bridge"] };
+      return { ...common, ...rxPath, topology, direction: "tx", counters: { sender: dt.counters?.sender ?? {}, receiver: dt.counters?.receiver ?? {} }, bridge: dt.bridge as DomuDomuReport["bridge"] };
     }
     const gt = traffic[1] as ThreadTraffic;
-    return { ...common, topology, direction: options.direction, counters: dt.counters?.vif ?? {}, frontend: gt.frontend ?? {} };
+    return { ...common, ...rxPath, topology, direction: options.direction, counters: dt.counters?.vif ?? {}, frontend: gt.frontend ?? {} };
   } finally {
     stopAll(ctl, n);
     for (const t of threads) t.worker.postMessage({ cmd: "exit" } satisfies VcpuCommand);

@@ -228,7 +228,7 @@ function run(): VcpuReply {
     lastDeliveryMs,
     timing,
     hypercalls: hv.stats.snapshot(),
-    ...(mine === undefined ? { counters: b.dom0Counters(), debugfs: b.dom0Debugfs(), grantTable: { ...b.host.grants.stats }, ...(b.bridge === undefined ? {} : { bridge: b.bridge() }) } : { frontend: { ...mine.netfront.stats() } }),
+    ...(mine === undefined ? { counters: b.dom0Counters(), debugfs: b.dom0Debugfs(), grantTable: { ...b.host.grants.stats }, ...(b.bridge === undefined ? {} : { bridge: b.bridge() }) } : { frontend: { ...mine.netfront.stats() }, ...(data.options.rxBuildSkb === true ? { frontendRxPath: { ...mine.netfront.rxPathStats() } } : {}) }),
     inertWorkDropped: hv.inertWorkDropped,
     ...(b.tcp === undefined ? {} : { tcp: threadTcp(b.tcp, sending, receiving, mine === undefined ? b.queuePackets() : undefined) }),
     numQueues: (mine ?? ([...b.guests.values()][0] as GuestSide)).netfront.numQueues,
