@@ -164,4 +164,27 @@ describe("pvnet run --xenstored: a live xenstore during the run", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test.each(TOPOLOGIES)("--mode threaded, $topology: Dom0's VCPU thread answers the relayed requests while the threads run", async ({ topology, guests }) => {
+    const dir = mkdtempSync(join(tmpdir(), "pvnet-live-"));
+    const socket = join(dir, "socket");
+    const run = startRun(socket, "--mode", "threaded", "--topology", topology, "--pkt-size", "64", "--packets", "400000");
+    try {
+      await waitForSocket(socket);
+      const c = await XsClient.connect(socket);
+      for (const domid of guests) expect(await readUntil(c, `/local/domain/0/backend/vif/${domid}/0/state`, "4")).toBe("4");
+      expect(await c.request(XS_TYPE.WRITE, "/tool/pvnet-live\0threaded")).toBe("OK\0");
+      expect(await c.request(XS_TYPE.READ, "/tool/pvnet-live\0")).toBe("threaded");
+      if (HAVE_TOOLS) expect(await tool(socket, "xenstore-read", `/local/domain/0/backend/vif/${guests[0]}/0/state`)).toEqual({ code: 0, out: "4\n" });
+      expect(run.child.exitCode).toBeNull(); // answered during the run
+      c.close();
+      expect(await run.exited).toBe(0);
+      const report = JSON.parse(run.stdout());
+      expect(report).toMatchObject({ mode: "threaded", packetsDelivered: 400000, dropped: 0 });
+      expect(existsSync(socket)).toBe(false);
+    } finally {
+      run.child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -68,7 +68,9 @@ try {
   if (data.mode === "threaded") {
     // The VCPU threads are this thread's workers; it only coordinates them.
     const options = data.options as DomuDom0Options;
-    const report = data.topology === "domu-domu" ? await runDomuDomuThreaded(options) : await runDomuDom0Threaded(options);
+    // With --xenstored the store's end of the relay goes on to Dom0's VCPU thread.
+    const store = data.xenstorePort === undefined ? {} : { xenstorePort: data.xenstorePort };
+    const report = data.topology === "domu-domu" ? await runDomuDomuThreaded(options, store) : await runDomuDom0Threaded(options, store);
     post({ kind: "report", report, operations: state.trafficOps });
   } else await runDeterministic();
 } catch (e) {

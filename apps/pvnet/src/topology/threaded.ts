@@ -16,10 +16,11 @@
  *
  * This thread (the coordinator) only starts, watches and stops the two: it runs no driver code.
  */
-import { Worker } from "node:worker_threads";
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { createMachineMemory, type HypercallSnapshot, type OpCount, type SharedMemory } from "@pvnet/hypervisor";
 import { DEFAULT_HOST_FRAMES, type TcpReceiverStats, type TcpSenderStats, type TeardownAudit, tcpPayload } from "@pvnet/host";
 import type { GrantTableStats } from "@pvnet/xen-grant-table";
+import { createXenstoredRelay, type XenstoredServer } from "@pvnet/xenstore";
 import type { DomuDom0Options, RunReport } from "./domu-dom0.js";
 import type { DomuDomuOptions, DomuDomuReport } from "./domu-domu.js";
 import { persistentSides } from "./devices.js";
@@ -54,7 +55,6 @@ export function threadedUnsupported(topology: string, options: DomuDom0Options):
   if (topology !== "domu-dom0" && topology !== "domu-domu") return `--mode threaded does not run --topology ${topology}`;
   if (options.xdp !== undefined) return "--mode threaded does not run --xdp yet";
   if (options.busyPoll === true) return "--mode threaded does not run a busy-polling guest yet";
-  if (options.xenstoreSocket !== undefined) return "--mode threaded does not serve --xenstored yet";
   if (options.hooks !== undefined) return "--mode threaded takes no runner hooks";
   return undefined;
 }
@@ -71,6 +71,8 @@ export interface VcpuWorkerData {
   readonly control: SharedArrayBuffer;
   /** This module's URL in a source checkout (the boot file imports it). */
   readonly entry: string;
+  /** Dom0's thread, with --xenstored: the store's end of the relay (@pvnet/xenstore `createXenstoredRelay`). */
+  readonly xenstorePort?: MessagePort;
 }
 
 export type VcpuCommand = { readonly cmd: "boot" } | { readonly cmd: "run" } | { readonly cmd: "teardown" } | { readonly cmd: "audit" } | { readonly cmd: "exit" };
@@ -162,8 +164,9 @@ const QUIESCE_POLL_MS = 1;
 function startVcpuWorker(data: Omit<VcpuWorkerData, "entry">): Worker {
   const fromSource = import.meta.url.endsWith(".ts");
   const entry = fromSource ? new URL("./vcpu-worker.ts", import.meta.url) : new URL("./vcpu-worker.js", import.meta.url);
-  if (!fromSource) return new Worker(entry, { workerData: { ...data, entry: entry.href } });
-  return new Worker(new URL("./vcpu-worker-boot.mjs", import.meta.url), { workerData: { ...data, entry: entry.href } });
+  const transferList = data.xenstorePort === undefined ? [] : [data.xenstorePort];
+  if (!fromSource) return new Worker(entry, { workerData: { ...data, entry: entry.href }, transferList });
+  return new Worker(new URL("./vcpu-worker-boot.mjs", import.meta.url), { workerData: { ...data, entry: entry.href }, transferList });
 }
 
 /** One VCPU thread and its replies, one at a time. */
@@ -301,19 +304,45 @@ function sumCounts(a: Readonly<Record<string, number>>, b: Readonly<Record<strin
 
 type ThreadedReport<T> = T & { readonly mode: "threaded"; readonly threaded: ThreadedFigures };
 
+/**
+ * Where a threaded run serves its live xenstore, if anywhere: `options.xenstoreSocket` (a socket
+ * this thread listens on), or `xenstorePort`, the store's end of a relay another thread listens
+ * with (`pvnet run --xenstored`). Either way Dom0's thread answers between its slices.
+ */
+export interface ThreadedXenstore {
+  readonly xenstorePort?: MessagePort;
+}
+
 /** Run one DomU <-> Dom0 scenario in threaded mode; the report has deterministic mode's shape. */
-export function runDomuDom0Threaded(options: DomuDom0Options): Promise<ThreadedReport<RunReport>> {
-  return runThreaded("domu-dom0", options) as Promise<ThreadedReport<RunReport>>;
+export function runDomuDom0Threaded(options: DomuDom0Options, store: ThreadedXenstore = {}): Promise<ThreadedReport<RunReport>> {
+  return runThreaded("domu-dom0", options, store) as Promise<ThreadedReport<RunReport>>;
 }
 
 /** Run one DomU <-> DomU scenario (guest A -> Dom0's bridge -> guest B) in threaded mode. */
-export function runDomuDomuThreaded(options: DomuDomuOptions): Promise<ThreadedReport<DomuDomuReport>> {
-  return runThreaded("domu-domu", { ...options, direction: "tx" }) as Promise<ThreadedReport<DomuDomuReport>>;
+export function runDomuDomuThreaded(options: DomuDomuOptions & { readonly xenstoreSocket?: string }, store: ThreadedXenstore = {}): Promise<ThreadedReport<DomuDomuReport>> {
+  return runThreaded("domu-domu", { ...options, direction: "tx" }, store) as Promise<ThreadedReport<DomuDomuReport>>;
 }
 
-async function runThreaded(topology: ThreadedTopology, options: DomuDom0Options): Promise<ThreadedReport<RunReport> | ThreadedReport<DomuDomuReport>> {
+async function runThreaded(topology: ThreadedTopology, options: DomuDom0Options, store: ThreadedXenstore): Promise<ThreadedReport<RunReport> | ThreadedReport<DomuDomuReport>> {
   const refused = threadedUnsupported(topology, options);
   if (refused !== undefined) throw new RangeError(refused);
+  // The live store: a socket served from this thread (its event loop is free while it waits for
+  // the VCPU threads), relayed to Dom0's thread.
+  let relay: XenstoredServer | undefined;
+  let xenstorePort = store.xenstorePort;
+  if (options.xenstoreSocket !== undefined && xenstorePort === undefined) {
+    const channel = new MessageChannel();
+    relay = await createXenstoredRelay(channel.port1, { socketPath: options.xenstoreSocket });
+    xenstorePort = channel.port2;
+  }
+  try {
+    return await runThreads(topology, options, xenstorePort);
+  } finally {
+    await relay?.close();
+  }
+}
+
+async function runThreads(topology: ThreadedTopology, options: DomuDom0Options, xenstorePort: MessagePort | undefined): Promise<ThreadedReport<RunReport> | ThreadedReport<DomuDomuReport>> {
   const domains = threadDomains(topology);
   const n = domains.length;
   const frames = DEFAULT_HOST_FRAMES;
@@ -336,7 +365,7 @@ async function runThreaded(topology: ThreadedTopology, options: DomuDom0Options)
     let booted: Extract<VcpuReply, { kind: "booted" }> | undefined;
     for (let w = 0; w < n; w++) {
       if (first !== undefined) bytes().fill(0);
-      const t = new VcpuThread({ ...data, thread: w }, onFailure);
+      const t = new VcpuThread({ ...data, thread: w, ...(w === 0 && xenstorePort !== undefined ? { xenstorePort } : {}) }, onFailure);
       threads.push(t);
       const b = ok(await t.ask({ cmd: "boot" }), "booted");
       if (first === undefined) {

@@ -34,6 +34,8 @@ const SPIN_POLLS = 20_000;
 const NEAR_NS = 10_000_000;
 /** An idle thread with a timer pending wakes this often to look at it (ms). */
 const TIMER_POLL_MS = 1;
+/** An idle Dom0 thread serving --xenstored wakes this often to answer the relayed requests (ms). */
+const XENSTORE_POLL_MS = 5;
 
 interface GuestSide {
   readonly netfront: Netfront;
@@ -65,6 +67,8 @@ interface Booted {
   queuePackets(): readonly number[];
 }
 let booted: Booted | undefined;
+/** Dom0's thread with --xenstored: the relay's requests, answered between slices. */
+let storeServer: { poll(): void } | undefined;
 
 const post = (m: VcpuReply): void => parentPort?.postMessage(m);
 
@@ -138,6 +142,8 @@ function boot(): VcpuReply {
     },
   });
   booted = { ...topology, own };
+  // The live store (--xenstored): Dom0's thread answers the relay between its slices.
+  if (data.xenstorePort !== undefined) storeServer = host.serveXenstorePort(data.xenstorePort);
   return { kind: "booted", hypercalls: hv.stats.snapshot() };
 }
 
@@ -163,6 +169,7 @@ function loop(b: Booted, poll: () => boolean): void {
       if (evtchn.upcallPending(v.id)) hv.deliverLocally(v, undefined);
     }
     poll();
+    storeServer?.poll();
     limits.untilNs = Math.max(clock.now() + NEAR_NS, virtual0 + (performance.now() - wall0) * 1e6);
     const reason = hv.run(limits).reason;
     if (reason === "event-limit") continue;
@@ -175,7 +182,7 @@ function loop(b: Booted, poll: () => boolean): void {
     }
     let polls = 0;
     while (polls < SPIN_POLLS && Atomics.load(ctl, CTL.WAKE + me) === seen) polls++;
-    if (polls === SPIN_POLLS) Atomics.wait(ctl, CTL.WAKE + me, seen, idle ? Number.POSITIVE_INFINITY : TIMER_POLL_MS);
+    if (polls === SPIN_POLLS) Atomics.wait(ctl, CTL.WAKE + me, seen, !idle ? TIMER_POLL_MS : storeServer !== undefined ? XENSTORE_POLL_MS : Number.POSITIVE_INFINITY);
     Atomics.store(ctl, CTL.IDLE + me, BUSY);
   }
 }
