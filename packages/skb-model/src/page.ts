@@ -333,7 +333,7 @@ export function readPage(page: Page, off: number, dst: Uint8Array, dstOff: numbe
   while (len > 0) {
     const n = Math.min(len, PAGE_SIZE - (off & PAGE_OFFSET_MASK));
     const a = page.addr(off);
-    for (let i = 0; i < n; i++) dst[dstOff + i] = bytes[a + i] as number;
+    dst.set(bytes.subarray(a, a + n), dstOff);
     off += n;
     dstOff += n;
     len -= n;
@@ -348,7 +348,7 @@ export function writePage(page: Page, off: number, src: Uint8Array, srcOff: numb
   while (len > 0) {
     const n = Math.min(len, PAGE_SIZE - (off & PAGE_OFFSET_MASK));
     const a = page.addr(off);
-    for (let i = 0; i < n; i++) bytes[a + i] = src[srcOff + i] as number;
+    bytes.set(src.subarray(srcOff, srcOff + n), a);
     off += n;
     srcOff += n;
     len -= n;
