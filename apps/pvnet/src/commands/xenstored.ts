@@ -11,17 +11,23 @@ import { CliError, EXIT } from "./command.js";
 async function xenstored(o: { socket?: string; log?: boolean }): Promise<void> {
   if (o.socket === undefined) throw new CliError("--socket PATH is required", EXIT.USAGE);
   const log = o.log === true ? (line: string) => process.stderr.write(`xenstored: ${line}\n`) : undefined;
+  // The handlers first: a signal that comes as soon as the socket exists must still remove it.
+  let onSignal: (signal: NodeJS.Signals) => void = () => {};
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = resolve;
+  });
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   let server: Awaited<ReturnType<typeof createXenstoredServer>>;
   try {
     server = await createXenstoredServer(new XenStore(), { socketPath: o.socket, log });
   } catch (e) {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     throw new CliError(`cannot serve xenstore on '${o.socket}': ${(e as Error).message}`, EXIT.FAILED, { cause: e });
   }
   process.stderr.write(`pvnet xenstored: listening on ${server.socketPath}\n`);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
+  const signal = await signalled;
   await server.close();
   process.stderr.write(`pvnet xenstored: ${signal}, socket removed\n`);
 }
