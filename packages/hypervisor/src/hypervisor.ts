@@ -416,11 +416,15 @@ export class Hypervisor implements EvtchnOps, DeferredWork, MulticallOps, CpuCos
 
   /** Run `fn` on `vcpu` at `atNs` of virtual time (or when the VCPU is free). */
   runOn(vcpu: Vcpu, atNs: number, fn: (vcpu: Vcpu) => void): void {
-    if (this.inert.size !== 0 && this.inert.has(vcpu.domain.domid)) {
-      this.inertWorkDropped++;
-      return;
-    }
+    if (this.dropsInertWork(vcpu)) return;
     this.sim.runOn(vcpu.actor, atNs, () => this.dispatch(vcpu, fn));
+  }
+
+  /** Work for a VCPU of an inert domain (another thread's) is dropped and counted. */
+  private dropsInertWork(vcpu: Vcpu): boolean {
+    if (this.inert.size === 0 || !this.inert.has(vcpu.domain.domid)) return false;
+    this.inertWorkDropped++;
+    return true;
   }
 
   private readonly upcallFn = (vcpu: Vcpu): void => this.doUpcall(vcpu);
@@ -466,10 +470,7 @@ export class Hypervisor implements EvtchnOps, DeferredWork, MulticallOps, CpuCos
 
   /** A deletable one-shot timer on `vcpu` at `atNs` (see @pvnet/sim `Simulation.timerOn`); none on an inert domain. */
   timerAt(vcpu: Vcpu, atNs: number, fn: (vcpu: Vcpu) => void): TimerHandle {
-    if (this.inert.size !== 0 && this.inert.has(vcpu.domain.domid)) {
-      this.inertWorkDropped++;
-      return NO_TIMER;
-    }
+    if (this.dropsInertWork(vcpu)) return NO_TIMER;
     return this.sim.timerOn(vcpu.actor, atNs, () => this.dispatch(vcpu, fn));
   }
 

@@ -496,7 +496,7 @@ function armRxTimeout(queue: XenvifQueue): void {
 }
 
 /** del_timer of the RX kthread's timeout. */
-export function cancelRxTimeout(queue: XenvifQueue): void {
+function cancelRxTimeout(queue: XenvifQueue): void {
   queue.rxTimer?.cancel();
   queue.rxTimer = null;
   queue.rxTimerAtNs = -1;
