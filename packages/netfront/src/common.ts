@@ -9,7 +9,7 @@
 import { type Domain, type KernelOps, type Vcpu, XEN_PAGE_SIZE } from "@pvnet/hypervisor";
 import { NETIF_RX_RING, NETIF_TX_RING, type NetifExtraInfo, type NetifRxRequest, type NetifRxResponse, type NetifTxRequest, newExtraInfo, newRxRequest, newRxResponse, newTxRequest, XEN_NETIF_EXTRA_TYPE_MAX_WITH_XDP, XEN_NETIF_NR_SLOTS_MIN } from "@pvnet/netif";
 import { constRingSize, type FrontRing } from "@pvnet/shared-ring";
-import { getPage, type Page, putPage, type SkBuff, SkBuffHead, type SkbAllocOps } from "@pvnet/skb-model";
+import { getPage, type Page, putPage, type SkBuff, SkBuffHead, type SkbAllocOps, type UbufInfo } from "@pvnet/skb-model";
 import type { GnttabOps, GrantRefHead } from "@pvnet/xen-grant-table";
 import type { XenbusClient, XenbusDevice } from "@pvnet/xenstore";
 import type { TxReqBuilder } from "./tx.js";
@@ -411,9 +411,19 @@ export class NetfrontQueue {
   readonly txPgRef = new Int32Array(NET_TX_RING_SIZE).fill(INVALID_GRANT_REF);
   readonly rxPgPage: (Page | null)[] = new Array(NET_RX_RING_SIZE).fill(null);
   readonly rxPgRef = new Int32Array(NET_RX_RING_SIZE).fill(INVALID_GRANT_REF);
-  /** Free RX pool pages (a stack of indices); never empty while a ring slot is free. */
+  /**
+   * Free RX pool pages (a stack of indices). A page is out while it is frag 0 of a posted buffer
+   * or of an skb still in the driver; every packet gives its pages back before the refill.
+   */
   readonly rxPgFree = new Uint16Array(NET_RX_RING_SIZE);
   rxPgFreeCount = 0;
+  /**
+   * The zerocopy owner (ubuf_info) of each RX pool page: a posted buffer is a zerocopy skb whose
+   * frag 0 is the pool page, and the completion puts the page back on rxPgFree. Set up with the pool.
+   */
+  readonly rxPgUbuf: (UbufInfo | null)[] = new Array(NET_RX_RING_SIZE).fill(null);
+  /** The next pool page of a packet's chain of ubufs (a multi-slot packet), or -1. */
+  readonly rxPgNext = new Int16Array(NET_RX_RING_SIZE).fill(-1);
   /** gref -> index of its RX pool page (the response names the gref we posted). */
   readonly rxPgIndex = new Map<number, number>();
   /** rx_rsp_unconsumed: responses seen by the interrupt handler, for the "going backwards" check. */

@@ -2,13 +2,15 @@
  * Persistent grants of the frontend (the RFC "Persistent grant maps for xen
  * net drivers", May 2015): at setup every TX id gets one page granted read-only and every RX buffer slot one page
  * granted writable, for the life of the connection. TX copies each packet into the pages of the
- * ids it uses; RX copies each packet out of the page the backend wrote. No grant is claimed,
- * granted or ended per packet, so the backend can keep them all mapped.
+ * ids it uses. RX posts zerocopy skbs whose frag is the pool page itself: the linear pull copies
+ * a short packet out and the page goes back to the pool; a longer one is copied out of it
+ * (skb_copy_ubufs, the RFC's RX regression). No grant is claimed, granted or ended per packet, so
+ * the backend can keep them all mapped.
  */
 import type { Vcpu } from "@pvnet/hypervisor";
-import { ENOMEM, type Page, putPage } from "@pvnet/skb-model";
+import { ENOMEM, getPage, type Page, putPage, SKBFL_ALL_ZEROCOPY, type SkBuff, UbufInfo } from "@pvnet/skb-model";
 import type { GrantRefHead } from "@pvnet/xen-grant-table";
-import { COST_GRANT_ACCESS, INVALID_GRANT_REF, NET_RX_RING_SIZE, NET_TX_RING_SIZE, type NetfrontInfo, type NetfrontQueue } from "./common.js";
+import { COST_GRANT_ACCESS, INVALID_GRANT_REF, NET_RX_RING_SIZE, NET_TX_RING_SIZE, type NetfrontInfo, NetfrontError, type NetfrontQueue } from "./common.js";
 
 
 /** A zeroed page of the guest's pool (nothing of older data is ever visible to the backend), or null. */
@@ -35,9 +37,61 @@ export function xennetInitPersistentGnts(np: NetfrontInfo, q: NetfrontQueue, vcp
     const ref = grantPoolPage(np, q.grefRxHead, false, vcpu, q.rxPgPage, q.rxPgRef, i);
     if (ref < 0) return -ENOMEM;
     q.rxPgIndex.set(ref, i);
+    q.rxPgUbuf[i] = new UbufInfo(xennetRxPgComplete, q, i);
+    q.rxPgNext[i] = -1;
     q.rxPgFree[q.rxPgFreeCount++] = i;
   }
   return 0;
+}
+
+/**
+ * The zerocopy completion of an RX pool page: the skb let go of the page (freed, pulled empty or
+ * copied out), so it and the rest of its packet's chain go back on the free list.
+ */
+function xennetRxPgComplete(_skb: SkBuff, ubuf: UbufInfo, _zerocopySuccess: boolean): void {
+  const q = ubuf.ctx as NetfrontQueue;
+  let k = ubuf.desc;
+  // A chain holds at most one packet's slots; bound the walk by the ring anyway.
+  for (let n = 0; k >= 0 && n < NET_RX_RING_SIZE; n++) {
+    const next = q.rxPgNext[k] as number;
+    q.rxPgNext[k] = -1;
+    // Invariant: each pool page is out once (a posted buffer or one packet's frag).
+    if (q.rxPgFreeCount >= NET_RX_RING_SIZE) throw new NetfrontError("BUG", "rx pool page given back twice");
+    q.rxPgFree[q.rxPgFreeCount++] = k;
+    k = next;
+  }
+}
+
+/**
+ * A persistent queue's RX buffer: pool page `k` as frag 0 of `skb` (a page reference of the skb's
+ * own), the skb made zerocopy with the page's ubuf so that releasing it gives the page back.
+ */
+export function xennetAttachRxPg(q: NetfrontQueue, skb: SkBuff, k: number): void {
+  const page = q.rxPgPage[k] as Page;
+  getPage(page);
+  skb.addRxFrag(0, page, 0, 0, page.size);
+  skb.zcopyInit(q.rxPgUbuf[k] as UbufInfo);
+}
+
+/**
+ * xennet_fill_frags on a persistent queue: `nskb`'s pool page moves to `skb` as a frag, so its
+ * ubuf leaves `nskb` (which is then freed without completing it) and joins the end of `skb`'s chain.
+ */
+export function xennetChainRxPg(q: NetfrontQueue, skb: SkBuff, nskb: SkBuff): void {
+  const ub = nskb.zcopy;
+  if (ub === null) return;
+  const sh = nskb.shinfo;
+  sh.destructorArg = null;
+  sh.flags &= ~SKBFL_ALL_ZEROCOPY;
+  ub.refcnt = 0;
+  const head = skb.zcopy;
+  if (head === null) {
+    skb.zcopyInit(ub);
+    return;
+  }
+  let k = head.desc;
+  for (let n = 0; (q.rxPgNext[k] as number) >= 0 && n < NET_RX_RING_SIZE; n++) k = q.rxPgNext[k] as number;
+  q.rxPgNext[k] = ub.desc;
 }
 
 /**
@@ -60,6 +114,8 @@ export function xennetFreePersistentGnts(q: NetfrontQueue, endAccess: (ref: numb
   }
   q.rxPgIndex.clear();
   q.rxPgFreeCount = 0;
+  q.rxPgUbuf.fill(null);
+  q.rxPgNext.fill(-1);
   q.persistent = false;
 }
 

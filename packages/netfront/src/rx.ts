@@ -32,7 +32,6 @@ import {
 import {
   CHECKSUM_PARTIAL,
   CHECKSUM_UNNECESSARY,
-  COST_MEMCPY,
   E2BIG,
   EBADR,
   EINVAL,
@@ -65,6 +64,7 @@ import {
   RX_REFILL_TIMEOUT_NS,
   xennetEndAccessDeferred,
 } from "./common.js";
+import { xennetAttachRxPg, xennetChainRxPg } from "./persistent.js";
 import { xennetAllocRxPages, xennetPollBuildSkb, xennetReleaseRxPages } from "./rx-build-skb.js";
 import { XDP_PASS, xennetRunXdp } from "./xdp.js";
 
@@ -104,11 +104,19 @@ export function setRxRspCons(q: NetfrontQueue, val: number): void {
   q.rxRspUnconsumed = rx.unconsumedResponses();
 }
 
-/** xennet_alloc_one_rx_buffer: an skb with RX_COPY_THRESHOLD of head room and one zeroed page as frag 0. */
+/**
+ * xennet_alloc_one_rx_buffer: an skb with RX_COPY_THRESHOLD of head room and one zeroed page as
+ * frag 0. A persistent queue's buffer has no page of its own: its frag is the pool page the
+ * caller attaches.
+ */
 function xennetAllocOneRxBuffer(q: NetfrontQueue): SkBuff | null {
   const skbs = q.info.env.skbs;
   const skb = skbs.netdevAllocSkb(RX_COPY_THRESHOLD + NET_IP_ALIGN);
   if (skb === null) return null;
+  if (q.persistent) {
+    skb.reserve(NET_IP_ALIGN);
+    return skb;
+  }
   const page = skbs.pool.allocPage();
   if (page === null) {
     skb.free();
@@ -161,10 +169,13 @@ export function xennetAllocRxBuffers(q: NetfrontQueue, vcpu: Vcpu): void {
     if (q.rxSkbs[id] !== null) throw new NetfrontError("BUG", `rx slot ${id} still holds a buffer`);
     q.rxSkbs[id] = skb;
     if (q.persistent) {
-      // The buffer is a pool page granted once; the skb's own page receives the copy later.
-      // Invariant: as many pool pages as ring slots, so one is free for every free slot.
+      // The buffer is a pool page granted once, frag 0 of a zerocopy skb (the RFC's RX path).
+      // Invariant: as many pool pages as ring slots, and every packet's pages are back before
+      // the refill, so one is free for every free slot.
       if (q.rxPgFreeCount === 0) throw new NetfrontError("BUG", "persistent rx pool empty");
-      q.grantRxRef[id] = q.rxPgRef[q.rxPgFree[--q.rxPgFreeCount] as number] as number;
+      const k = q.rxPgFree[--q.rxPgFreeCount] as number;
+      xennetAttachRxPg(q, skb, k);
+      q.grantRxRef[id] = q.rxPgRef[k] as number;
     } else {
       const ref = gnttab.claimGrantReference(q.grefRxHead);
       if (ref < 0) throw new NetfrontError("BUG", "rx grant references exhausted");
@@ -276,10 +287,11 @@ const RX_SKB_SLOTS = Object.freeze<RxSlotBuffer<SkBuff>>({
   page: (skb) => skb?.shinfo.frags[0]?.page ?? null,
   lost: () => {},
   repost: (q, skb, ref) => xennetMoveRxSlot(q, skb, ref),
-  keep(q, rx, skb, ref, k, vcpu) {
+  keep(q, rx, skb, _ref, k, vcpu) {
     let err = 0;
-    if (q.persistent) xennetCopyPersistentRx(q, rx, skb, ref, k === 1, vcpu);
-    else {
+    // A persistent queue's data stays in the pool page, frag 0 of the skb, until the linear pull
+    // or skb_copy_ubufs in handle_incoming_queue takes it out.
+    if (!q.persistent) {
       // XDP before the stack (xennet_run_xdp): single-buffer packets only; a packet of several
       // slots is dropped while a program is attached. Any verdict but XDP_PASS drops the packet.
       const prog = q.info.xdpProg;
@@ -390,30 +402,6 @@ export function xennetGetResponses<B>(q: NetfrontQueue, rinfo: NetfrontRxInfo, r
   return slots;
 }
 
-/**
- * Persistent grants: copy the `rx.status` bytes the backend wrote at `rx.offset` of the pool page
- * behind `ref` into the same place of the skb's own page, and put the pool page back for the next
- * buffer. The first RX_COPY_THRESHOLD bytes of a packet are what the linear pull copies in any
- * case; the rest is the RFC's extra copy (skb_copy_ubufs), charged and counted here.
- */
-function xennetCopyPersistentRx(q: NetfrontQueue, rx: NetifRxResponse, skb: SkBuff | null, ref: number, first: boolean, vcpu: Vcpu): void {
-  const k = q.rxPgIndex.get(ref);
-  // Invariant: every posted RX gref of a persistent queue is one of its pool's.
-  if (k === undefined) throw new NetfrontError("BUG", `rx gref ${ref} is not a pool grant`);
-  q.rxPgFree[q.rxPgFreeCount++] = k;
-  const dst = skb?.shinfo.frags[0]?.page;
-  if (dst === null || dst === undefined || rx.status === 0) return;
-  // rx.offset + rx.status <= XEN_PAGE_SIZE was checked by the caller.
-  q.info.env.machine.copy(dst.addr(rx.offset), (q.rxPgPage[k] as Page).addr(rx.offset), rx.status);
-  const extra = first ? Math.max(0, rx.status - RX_COPY_THRESHOLD) : rx.status;
-  if (extra > 0) {
-    vcpu.charge(COST_MEMCPY, extra);
-    q.stats.rxPersistentCopyBytes += extra;
-  }
-  // A packet longer than RX_COPY_THRESHOLD (more bytes, or more slots) needs the extra copy.
-  if (first && (rx.status > RX_COPY_THRESHOLD || (rx.flags & NETRXF_more_data) !== 0)) q.stats.rxPersistentExtraCopies++;
-}
-
 /** xennet_set_skb_gso */
 export function xennetSetSkbGso(skb: SkBuff, gso: NetifExtraInfo): number {
   if (gso.gsoSize === 0) return -EINVAL; // "GSO size must not be zero"
@@ -451,6 +439,8 @@ export function xennetFillFrags(q: NetfrontQueue, skb: SkBuff, list: SkBuffHead,
       return -ENOENT;
     }
     skb.addRxFrag(sh.nrFrags, nfrag?.page as Page, r.offset, r.status, PAGE_SIZE);
+    // A pool page's owner moves with it.
+    if (q.persistent) xennetChainRxPg(q, skb, nskb);
     // The page now belongs to skb: nskb gives up its frag without a put.
     const ns = nskb.shinfo;
     ns.nrFrags = 0;
@@ -473,6 +463,21 @@ export function handleIncomingQueue(q: NetfrontQueue): number {
     // split between head and frag: Linux's eth_type_trans -> __skb_pull then hits BUG() (len <
     // data_len). The model pulls the header in instead, so no backend can crash the guest.
     if (skb.headlen < ETH_HLEN && skb.len >= ETH_HLEN) skb.pskbPullTail(ETH_HLEN - skb.headlen);
+    // Persistent grants: a packet the pull left in the pool pages is copied out of them
+    // (skb_copy_ubufs), so every pool page is back before the refill and none is held by the stack.
+    if (skb.zcopy !== null) {
+      const bytes = skb.dataLen;
+      if (skb.copyUbufs() !== 0) {
+        skb.free();
+        dropped++;
+        q.stats.rxErrors++;
+        continue;
+      }
+      if (bytes !== 0) {
+        q.stats.rxPersistentExtraCopies++;
+        q.stats.rxPersistentCopyBytes += bytes;
+      }
+    }
     skb.protocol = ethTypeTrans(skb, np.mac);
     if (xenChecksumSetup(skb, q.stats) !== 0) {
       skb.free();

@@ -17,6 +17,17 @@ describe("netfront fuzz: a seeded malicious backend", () => {
     expect(r.txPackets).toBeGreaterThan(CI_STEPS / 30);
   });
 
+  it(`${CI_STEPS / 3} ring steps with persistent grants: every RX pool page back in the pool between packets`, () => {
+    const steps = Math.floor(CI_STEPS / 3);
+    const r = fuzzNetfront(0x5eed_0003, steps, { persistent: true });
+    expect(r.steps).toBe(steps);
+    expect(r.episodes).toBeGreaterThan(1);
+    expect(r.broken).toBeGreaterThan(0);
+    expect(r.delivered).toBeGreaterThan(steps / 300);
+    expect(r.rxErrors).toBeGreaterThan(steps / 30);
+    expect(r.rxPersistentExtraCopies).toBeGreaterThan(0);
+  });
+
   it(`${CI_STEPS / 3} ring steps with build_skb RX and an XDP program that also throws and returns garbage`, () => {
     const steps = Math.floor(CI_STEPS / 3);
     const r = fuzzNetfront(0x5eed_0002, steps, { rxBuildSkb: true, xdp: true });

@@ -41,6 +41,8 @@ export interface FuzzResult {
   readonly xdpPackets: number;
   readonly xdpTx: number;
   readonly xdpAborted: number;
+  /** Persistent grants: packets copied out of the RX pool pages (skb_copy_ubufs). */
+  readonly rxPersistentExtraCopies: number;
   readonly maxPagesInUse: number;
   readonly maxLiveSkbs: number;
 }
@@ -68,6 +70,8 @@ interface Held {
 export interface FuzzOptions {
   readonly rxBuildSkb?: boolean;
   readonly xdp?: boolean;
+  /** Persistent grants negotiated: RX buffers are zerocopy skbs over the pool pages. */
+  readonly persistent?: boolean;
 }
 
 /** XDP verdicts (and misbehaviours) the fuzzer's program picks from a frame's bytes. */
@@ -84,7 +88,12 @@ export function fuzzNetfront(seed: number, steps: number, opts: FuzzOptions = {}
 
 function run(seed: number, steps: number, opts: FuzzOptions): FuzzResult {
   const rng = new Prng(seed);
-  const w = makeWorld({ seed: (seed >>> 0) + 1, features: { xdpHeadroom: opts.xdp === true || opts.rxBuildSkb === true }, netfront: { rxBuildSkb: opts.rxBuildSkb === true } });
+  const persistent = opts.persistent === true;
+  const w = makeWorld({
+    seed: (seed >>> 0) + 1,
+    features: { xdpHeadroom: opts.xdp === true || opts.rxBuildSkb === true, persistent },
+    netfront: { rxBuildSkb: opts.rxBuildSkb === true, persistentGrants: persistent },
+  });
   const v0 = w.dom0.vcpus[0] as Vcpu;
   w.be.autoTx = false; // the fuzzer decides when the backend answers TX
   // Dom0 frames the backend never grants or copies into: netfront must not touch them.
@@ -113,6 +122,7 @@ function run(seed: number, steps: number, opts: FuzzOptions): FuzzResult {
   const connect = () => {
     settle();
     if (!w.fe.connected) throw new Error(`not connected (state ${w.fe.state})`);
+    if (w.fe.info.persistent !== persistent) throw new Error(`persistent grants ${w.fe.info.persistent}, asked ${persistent}`);
     if (opts.xdp === true && w.fe.xdpProgram === null) {
       w.fe.setXdp((fr) => {
         const v = XDP_CHOICES[((fr[fr.length - 1] ?? 0) + fr.length) % XDP_CHOICES.length];
@@ -235,6 +245,12 @@ function run(seed: number, steps: number, opts: FuzzOptions): FuzzResult {
     if (w.pool.pagesInUse > MAX_PAGES_IN_USE) throw new Error(`${w.pool.pagesInUse} pages in use`);
     if (w.skbs.liveSkbs > MAX_LIVE_SKBS) throw new Error(`${w.skbs.liveSkbs} skbs live`);
     if (w.fe.info.alerts.length > 32) throw new Error("alert log unbounded");
+    // Persistent grants: a pool page is either free or behind a posted buffer, never held elsewhere.
+    for (const q of w.fe.info.queues) {
+      if (!q.persistent) continue;
+      const posted = q.rxSkbs.filter((b) => b !== null).length;
+      if (posted + q.rxPgFreeCount !== q.rxPgPage.length) throw new Error(`rx pool: ${posted} posted + ${q.rxPgFreeCount} free of ${q.rxPgPage.length}`);
+    }
     // What reaches the stack is a frame of the guest's own pages, within the protocol's bounds.
     for (const skb of w.received) {
       if (skb.len < 14 || skb.len > 18 * XEN_PAGE_SIZE) throw new Error(`delivered a ${skb.len}-byte skb`);
@@ -320,5 +336,5 @@ function run(seed: number, steps: number, opts: FuzzOptions): FuzzResult {
   checkCanary();
   const st = w.fe.stats();
   const xs = w.fe.rxPathStats();
-  return { steps, ...stats, rxErrors: st.rxErrors, rxRunts: st.rxRunts, txPackets: st.txPackets, rxBuildSkb: xs.rxBuildSkb, xdpPackets: xs.xdpPackets, xdpTx: xs.xdpTx, xdpAborted: xs.xdpAborted };
+  return { steps, ...stats, rxErrors: st.rxErrors, rxRunts: st.rxRunts, txPackets: st.txPackets, rxBuildSkb: xs.rxBuildSkb, xdpPackets: xs.xdpPackets, xdpTx: xs.xdpTx, xdpAborted: xs.xdpAborted, rxPersistentExtraCopies: st.rxPersistentExtraCopies };
 }

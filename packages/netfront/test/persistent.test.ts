@@ -91,7 +91,7 @@ describe("RX with persistent grants", () => {
     [1496, 4096],
     [9000, 4096],
     [3000, 1000],
-  ])("a %i-byte packet in %i-byte slots is copied out of the pool pages and arrives byte-exact", (len, chunk) => {
+  ])("a %i-byte packet in %i-byte slots leaves the pool pages (pulled, or copied out) and arrives byte-exact", (len, chunk) => {
     const w = world(true, true);
     const q = w.fe.info.queues[0]!;
     const bytes = frame(len);
@@ -101,9 +101,24 @@ describe("RX with persistent grants", () => {
       expect(w.received.length).toBe(round + 1);
       expect(w.received[round]!.toBytes()).toEqual(bytes);
     }
-    // Every posted buffer is a pool grant; the pool is full again (one page per posted slot).
-    for (let id = 0; id < NET_RX_RING_SIZE; id++) expect(q.rxPgIndex.has(q.grantRxRef[id] as number)).toBe(true);
+    // Every posted buffer is a pool grant whose page is the buffer's frag (a zerocopy skb: no page
+    // of its own); the pool is full again (one page per posted slot).
+    const pool = new Set(q.rxPgPage);
+    for (let id = 0; id < NET_RX_RING_SIZE; id++) {
+      const k = q.rxPgIndex.get(q.grantRxRef[id] as number);
+      expect(k).toBeDefined();
+      const posted = q.rxSkbs[id]!;
+      expect(posted.shinfo.frags[0]?.page).toBe(q.rxPgPage[k!]);
+      expect(posted.zcopy).not.toBeNull();
+    }
     expect(q.rxPgFreeCount).toBe(0);
+    // What reaches the stack holds no pool page: a short packet is all in the head, a longer one
+    // in pages of its own.
+    for (const skb of w.received) {
+      expect(skb.zcopy).toBeNull();
+      expect(skb.shinfo.nrFrags).toBe(len > RX_COPY_THRESHOLD ? Math.ceil((len - RX_COPY_THRESHOLD) / 4096) : 0);
+      for (let i = 0; i < skb.shinfo.nrFrags; i++) expect(pool.has(skb.shinfo.frags[i]!.page)).toBe(false);
+    }
     // The RX regression: beyond RX_COPY_THRESHOLD every byte is copied once more.
     const s = w.fe.stats();
     expect(s.rxPersistentExtraCopies).toBe(len > RX_COPY_THRESHOLD ? 3 : 0);
