@@ -340,6 +340,32 @@ export function readPage(page: Page, off: number, dst: Uint8Array, dstOff: numbe
   }
 }
 
+/**
+ * Views of `len` bytes at `off` of a page, appended to `out`: one per run of frames adjacent in
+ * machine memory (a compound page's frames need not be). Counts as a read of the page (`access`),
+ * like readPage.
+ */
+export function pageViews(page: Page, off: number, len: number, out: Uint8Array[]): void {
+  checkRange(page, off, len);
+  if (len === 0) return;
+  page.access?.(page);
+  const bytes = page.machine.bytes;
+  let start = page.addr(off);
+  let end = start;
+  while (len > 0) {
+    const n = Math.min(len, PAGE_SIZE - (off & PAGE_OFFSET_MASK));
+    const a = page.addr(off);
+    if (a !== end) {
+      out.push(bytes.subarray(start, end));
+      start = a;
+    }
+    end = a + n;
+    off += n;
+    len -= n;
+  }
+  out.push(bytes.subarray(start, end));
+}
+
 /** Copy bytes from a Uint8Array into a page (payload fills). */
 export function writePage(page: Page, off: number, src: Uint8Array, srcOff: number, len: number): void {
   checkRange(page, off, len);

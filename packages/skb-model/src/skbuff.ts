@@ -23,6 +23,7 @@ import {
   putPage,
   readPage,
   writePage,
+  pageViews,
 } from "./page.js";
 
 /** SMP_CACHE_BYTES = L1_CACHE_BYTES on x86_64: the alignment of SKB_DATA_ALIGN. */
@@ -189,8 +190,16 @@ export class SkbSharedInfo {
   }
 }
 
-/** Move bytes between an skb's page and an external page or array, in either direction. */
-function xfer(skbPage: Page, skbOff: number, n: number, toSkb: boolean, extPage: Page | null, extArr: Uint8Array | null, extOff: number): void {
+/**
+ * Move bytes between an skb's page and an external page or array, in either direction; or, with
+ * `sg`, append views of the skb page's bytes to it (split where the page's frames are not
+ * adjacent in machine memory).
+ */
+function xfer(skbPage: Page, skbOff: number, n: number, toSkb: boolean, extPage: Page | null, extArr: Uint8Array | null, extOff: number, sg: Uint8Array[] | null): void {
+  if (sg !== null) {
+    pageViews(skbPage, skbOff, n, sg);
+    return;
+  }
   if (extPage !== null) {
     if (toSkb) copyPageToPage(skbPage, skbOff, extPage, extOff, n);
     else copyPageToPage(extPage, extOff, skbPage, skbOff, n);
@@ -203,7 +212,7 @@ function xfer(skbPage: Page, skbOff: number, n: number, toSkb: boolean, extPage:
  * offsets reach into the headroom), through the linear area, the frags and the frag_list.
  * Returns 0, or -EFAULT when the range is outside the packet.
  */
-function walkBits(skb: SkBuff, offset: number, len: number, toSkb: boolean, extPage: Page | null, extArr: Uint8Array | null, extOff: number): number {
+function walkBits(skb: SkBuff, offset: number, len: number, toSkb: boolean, extPage: Page | null, extArr: Uint8Array | null, extOff: number, sg: Uint8Array[] | null = null): number {
   if (!Number.isInteger(offset) || !Number.isInteger(len) || len < 0) return -EINVAL;
   if (offset > skb.len - len || offset < -skb.data) return -EFAULT;
   const sh = skb.shinfo;
@@ -211,7 +220,7 @@ function walkBits(skb: SkBuff, offset: number, len: number, toSkb: boolean, extP
   let copy = start - offset;
   if (copy > 0) {
     if (copy > len) copy = len;
-    xfer(skb.headPage, skb.head + skb.data + offset, copy, toSkb, extPage, extArr, extOff);
+    xfer(skb.headPage, skb.head + skb.data + offset, copy, toSkb, extPage, extArr, extOff, sg);
     len -= copy;
     if (len === 0) return 0;
     offset += copy;
@@ -223,7 +232,7 @@ function walkBits(skb: SkBuff, offset: number, len: number, toSkb: boolean, extP
     copy = end - offset;
     if (copy > 0) {
       if (copy > len) copy = len;
-      xfer(f.page as Page, f.offset + offset - start, copy, toSkb, extPage, extArr, extOff);
+      xfer(f.page as Page, f.offset + offset - start, copy, toSkb, extPage, extArr, extOff, sg);
       len -= copy;
       if (len === 0) return 0;
       offset += copy;
@@ -236,7 +245,7 @@ function walkBits(skb: SkBuff, offset: number, len: number, toSkb: boolean, extP
     copy = end - offset;
     if (copy > 0) {
       if (copy > len) copy = len;
-      const rc = walkBits(list, offset - start, copy, toSkb, extPage, extArr, extOff);
+      const rc = walkBits(list, offset - start, copy, toSkb, extPage, extArr, extOff, sg);
       if (rc !== 0) return rc;
       len -= copy;
       if (len === 0) return 0;
@@ -681,6 +690,18 @@ export class SkBuff {
   storeBits(offset: number, from: Uint8Array, fromOffset: number, len: number): number {
     if (fromOffset < 0 || fromOffset + len > from.length) return -EFAULT;
     return walkBits(this, offset, len, true, null, from, fromOffset);
+  }
+
+  /**
+   * skb_to_sgvec(): views of the machine memory behind `len` bytes at `offset`, appended to `out`
+   * in packet order, one per run of adjacent bytes (a writev's iovecs). Copies nothing: the views
+   * alias the pages, so they are read before the skb is freed. The number appended, or -EFAULT
+   * when the range is outside the packet (out then holds what was appended before the gap).
+   */
+  toSgvec(offset: number, len: number, out: Uint8Array[]): number {
+    const before = out.length;
+    const rc = walkBits(this, offset, len, false, null, null, 0, out);
+    return rc !== 0 ? rc : out.length - before;
   }
 
   /** skb_copy_bits() into a page (machine memory to machine memory, no allocation). */

@@ -3,6 +3,7 @@
  * with IFF_TAP | IFF_NO_PI (Documentation/networking/tuntap.rst), non-blocking read and write of
  * whole Ethernet frames. The device lives as long as its file descriptor is open.
  */
+import { writevSync } from "node:fs";
 import koffi from "koffi";
 
 /** <linux/if_tun.h>: TUNSETIFF = _IOW('T', 202, int). */
@@ -44,7 +45,6 @@ interface Libc {
   open: (path: string, flags: number) => number;
   ioctl: (fd: number, req: number, type: string, arg: Buffer | number) => number;
   read: (fd: number, buf: Uint8Array, n: number) => number;
-  write: (fd: number, buf: Uint8Array, n: number) => number;
   close: (fd: number) => number;
 }
 
@@ -57,7 +57,6 @@ function loadLibc(): Libc {
     open: lib.func("int open(const char *path, int flags)"),
     ioctl: lib.func("int ioctl(int fd, unsigned long req, ...)"),
     read: lib.func("long read(int fd, _Out_ uint8_t *buf, unsigned long n)"),
-    write: lib.func("long write(int fd, const uint8_t *buf, unsigned long n)"),
     close: lib.func("int close(int fd)"),
   } as Libc;
   return libc;
@@ -120,9 +119,18 @@ export class TapDevice {
     }
   }
 
-  /** Write one frame `buf[0, len)`; a refused frame is counted in `writeErrors`, as a lost packet. */
-  write(buf: Uint8Array, len: number): void {
-    if (this.c.write(this.fd, buf, len) !== len) this.writeErrors++;
+  /**
+   * Write one frame gathered from `parts` (one writev: the kernel copies straight out of them); a
+   * refused frame is counted in `writeErrors`, as a lost packet.
+   */
+  writev(parts: readonly Uint8Array[]): void {
+    let len = 0;
+    for (const p of parts) len += p.length;
+    try {
+      if (writevSync(this.fd, parts as Uint8Array[]) !== len) this.writeErrors++;
+    } catch {
+      this.writeErrors++; // EAGAIN (the device's queue is full), EIO (the link is down)
+    }
   }
 
   /** Close the descriptor: the (non-persistent) device goes away with it. Idempotent. */

@@ -11,7 +11,7 @@
  */
 import { detachAndAudit, Host, type TeardownAudit } from "@pvnet/host";
 import { NETDEV_TX_OK, type Netfront } from "@pvnet/netfront";
-import type { SkbAllocator, SkBuff } from "@pvnet/skb-model";
+import { COST_MEMCPY, type SkbAllocator, type SkBuff } from "@pvnet/skb-model";
 import { type DataPathOptions, vifCapture } from "./devices.js";
 import { type DomuDomuWiring, wireDomuDomu } from "./domu-domu.js";
 import { VIRTIO_NET_HDR, vnetHdrFromSkb, vnetHdrToSkb } from "../tap/virtio-net-hdr.js";
@@ -22,8 +22,8 @@ export interface FramePort {
   readonly vnetHdr: boolean;
   /** Read one waiting frame into `buf`: its length, or 0 when none waits. */
   read(buf: Uint8Array): number;
-  /** Write the frame `buf[0, len)`. */
-  write(buf: Uint8Array, len: number): void;
+  /** Write one frame, gathered from `parts` in order. */
+  writev(parts: readonly Uint8Array[]): void;
 }
 
 export interface LiveDomuDomuOptions extends DataPathOptions {
@@ -44,6 +44,8 @@ const IDLE_POLL_MS = 1;
  * millisecond's wait on every round trip would bound its window's throughput.
  */
 export const LIVE_SPIN_MS = 0.5;
+/** A frame read from a port up to this size is copied into an skb of its own size; a larger one keeps the spare skb it was read into. */
+const LIVE_COPY_BELOW = 4096;
 /** The largest frame a guest may send (netfront's XEN_NETIF_MAX_TX_SIZE, 64 KiB - 1). */
 const MAX_PORT_FRAME = 0xffff;
 /** A port's buffer: a virtio_net_hdr, the largest frame, and room to see that a frame was larger. */
@@ -82,6 +84,9 @@ interface Side {
   readonly stats: LiveSideStats;
   /** A frame the netfront refused (its queue stopped): sent first next turn; the port waits meanwhile. */
   held: SkBuff | undefined;
+  /** The skb the next TAP read fills (a large frame keeps it), and its head as one view (or null). */
+  spare: SkBuff | undefined;
+  spareView: Uint8Array | null;
 }
 
 export class LiveDomuDomu {
@@ -90,7 +95,8 @@ export class LiveDomuDomu {
   private readonly sides: [Side, Side];
   private readonly capture;
   private readonly inBuf = new Uint8Array(PORT_BUFFER);
-  private readonly outBuf = new Uint8Array(PORT_BUFFER);
+  /** The struct virtio_net_hdr written before each frame to a port. */
+  private readonly outHdr = new Uint8Array(VIRTIO_NET_HDR.SIZEOF);
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private running = false;
   private failure: unknown;
@@ -109,13 +115,19 @@ export class LiveDomuDomu {
     const stats = (): LiveSideStats => ({ fromPort: 0, toPort: 0, noMemory: 0, invalid: 0 });
     const sa = stats();
     const sb = stats();
+    // The guest's stack hands the frame to the port: the TAP write gathers it from the skb's own
+    // pages (skb_to_sgvec), so the only copy is the kernel's.
+    const parts: Uint8Array[] = [];
     const deliver = (port: FramePort, s: LiveSideStats) => (skb: SkBuff) => {
-      const at = port.vnetHdr ? VIRTIO_NET_HDR.SIZEOF : 0;
-      if (port.vnetHdr) vnetHdrFromSkb(skb, this.outBuf, 0);
-      const len = Math.min(skb.len, MAX_PORT_FRAME);
-      skb.copyBits(0, this.outBuf, at, len);
+      parts.length = 0;
+      if (port.vnetHdr) {
+        vnetHdrFromSkb(skb, this.outHdr, 0);
+        parts.push(this.outHdr);
+      }
+      skb.toSgvec(0, Math.min(skb.len, MAX_PORT_FRAME), parts);
+      port.writev(parts);
+      parts.length = 0;
       skb.free();
-      port.write(this.outBuf, at + len);
       s.toPort++;
     };
     this.wired = wireDomuDomu(this.host, options, queues, this.capture, {
@@ -124,8 +136,8 @@ export class LiveDomuDomu {
     });
     const w = this.wired;
     this.sides = [
-      { port: ports[0], netfront: w.netfrontA, skbs: w.memoryA.skbs, stats: sa, held: undefined },
-      { port: ports[1], netfront: w.netfrontB, skbs: w.memoryB.skbs, stats: sb, held: undefined },
+      { port: ports[0], netfront: w.netfrontA, skbs: w.memoryA.skbs, stats: sa, held: undefined, spare: undefined, spareView: null },
+      { port: ports[1], netfront: w.netfrontB, skbs: w.memoryB.skbs, stats: sb, held: undefined, spare: undefined, spareView: null },
     ];
   }
 
@@ -148,6 +160,8 @@ export class LiveDomuDomu {
     for (const s of this.sides) {
       s.held?.free();
       s.held = undefined;
+      s.spare?.free();
+      s.spare = undefined;
     }
     const w = this.wired;
     const { hv } = this.host;
@@ -214,23 +228,35 @@ export class LiveDomuDomu {
       s.stats.fromPort++;
     }
     let n = 0;
+    const at = s.port.vnetHdr ? VIRTIO_NET_HDR.SIZEOF : 0;
     while (n < LIVE_BATCH_FRAMES) {
-      const got = s.port.read(this.inBuf);
+      // The TAP read lands in the spare skb's head when that is one run of machine memory (the
+      // kernel's copy is then the only one); otherwise in the port buffer.
+      const into = this.readTarget(s, at) ?? this.inBuf;
+      const got = s.port.read(into);
       if (got === 0) break;
       n++;
-      const at = s.port.vnetHdr ? VIRTIO_NET_HDR.SIZEOF : 0;
       const len = got - at;
       if (len < 14 || len > MAX_PORT_FRAME) {
         s.stats.invalid++;
         continue;
       }
-      const skb = s.skbs.allocSkb(len);
-      if (skb === null) {
-        s.stats.noMemory++;
-        continue;
+      let skb: SkBuff | null;
+      if (into !== this.inBuf && len > LIVE_COPY_BELOW) {
+        // A large frame: the spare skb is the guest's skb. Its copy from user space is charged.
+        skb = s.spare as SkBuff;
+        s.spare = undefined;
+        skb.put(len);
+        s.skbs.costs?.charge(COST_MEMCPY, len);
+      } else {
+        skb = s.skbs.allocSkb(len);
+        if (skb === null) {
+          s.stats.noMemory++;
+          continue;
+        }
+        skb.putData(into.subarray(at, got));
       }
-      skb.putData(this.inBuf.subarray(at, got));
-      if (s.port.vnetHdr && !vnetHdrToSkb(this.inBuf, 0, skb)) {
+      if (s.port.vnetHdr && !vnetHdrToSkb(into, 0, skb)) {
         skb.free();
         s.stats.invalid++;
         continue;
@@ -244,5 +270,28 @@ export class LiveDomuDomu {
       s.stats.fromPort++;
     }
     return n;
+  }
+
+  /**
+   * Where the next TAP read goes: the virtio_net_hdr and the largest frame (and a byte more, to
+   * see one larger) over the spare skb's head, allocated here when there is none. Null when no
+   * skb can be had or its head is not one run of machine memory.
+   */
+  private readTarget(s: Side, hdr: number): Uint8Array | null {
+    if (s.spare === undefined) {
+      const skb = s.skbs.allocSkb(hdr + MAX_PORT_FRAME + 1);
+      if (skb === null) return null;
+      skb.reserve(hdr);
+      s.spare = skb;
+      s.spareView = null;
+      // Views of the head as a frame would fill it: the header in the headroom, then the data.
+      skb.push(hdr);
+      skb.put(hdr + MAX_PORT_FRAME + 1 - skb.len);
+      const views: Uint8Array[] = [];
+      if (skb.toSgvec(0, skb.len, views) === 1) s.spareView = views[0] as Uint8Array;
+      skb.trim(hdr);
+      skb.pull(hdr);
+    }
+    return s.spareView;
   }
 }
