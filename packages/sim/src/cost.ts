@@ -86,8 +86,22 @@ export function deriveHost(base: CostProfile, to: HostDerivation): CostProfile {
 interface ResolvedCost {
   readonly fixedNs: number;
   readonly perUnitNs: number;
-  /** By level: [bytes the level holds, ns per byte], smallest first; empty when flat. */
-  readonly tiers: readonly (readonly [number, number])[];
+  /** By level, smallest first (empty when flat): the bytes the level holds, and its ns per byte. */
+  readonly tierBytes: readonly number[];
+  readonly tierNs: readonly number[];
+}
+
+/** Nanoseconds of `units` at cost `c`: the fixed part, and the units at the rate of the smallest level that holds them. */
+function costNs(c: ResolvedCost, units: number): number {
+  let per = c.perUnitNs;
+  const bytes = c.tierBytes;
+  for (let i = 0; i < bytes.length; i++) {
+    if (units <= (bytes[i] as number)) {
+      per += c.tierNs[i] as number;
+      break;
+    }
+  }
+  return c.fixedNs + per * units;
 }
 
 /** Something that can be charged for work: an actor's account. */
@@ -120,23 +134,21 @@ export class CostModel {
         tiers.push([size, v]);
       }
       if (tiers.length > 0 && tiers[tiers.length - 1]?.[0] !== Number.POSITIVE_INFINITY) throw new RangeError(`cost ${kind} by cache level needs a dram rate`);
-      costs.set(kind, { fixedNs: c.fixedNs, perUnitNs: c.perUnitNs ?? 0, tiers });
+      costs.set(kind, { fixedNs: c.fixedNs, perUnitNs: c.perUnitNs ?? 0, tierBytes: tiers.map((t) => t[0]), tierNs: tiers.map((t) => t[1]) });
     }
     this.costs = costs;
   }
 
   /** Nanoseconds for `units` of `kind`; an unknown kind is our bug (every charged kind has a cost). */
   cost(kind: string, units = 0): number {
+    return costNs(this.resolve(kind), units);
+  }
+
+  /** @internal The resolved cost of `kind`; an unknown kind is our bug. */
+  resolve(kind: string): ResolvedCost {
     const c = this.costs.get(kind);
     if (c === undefined) throw new Error(`cost profile '${this.profile.name}' has no cost for '${kind}'`);
-    let per = c.perUnitNs;
-    for (const [size, ns] of c.tiers) {
-      if (units <= size) {
-        per += ns;
-        break;
-      }
-    }
-    return c.fixedNs + per * units;
+    return c;
   }
 
   /** Whether the profile has a cost for `kind`. */
@@ -148,7 +160,8 @@ export class CostModel {
 /** One actor's running account. Allocates only on the first charge of each kind. */
 export class CostAccount implements CostSink {
   busyNs = 0;
-  private readonly kinds = new Map<string, { ops: number; units: number; ns: number }>();
+  /** Per kind: its resolved cost (looked up once) and what was charged. */
+  private readonly kinds = new Map<string, { readonly cost: ResolvedCost; ops: number; units: number; ns: number }>();
 
   constructor(private readonly model: CostModel) {}
 
@@ -157,13 +170,13 @@ export class CostAccount implements CostSink {
    * time and counts it by kind.
    */
   charge(kind: string, units = 0): void {
-    const ns = this.model.cost(kind, units);
-    this.busyNs += ns;
     let k = this.kinds.get(kind);
     if (k === undefined) {
-      k = { ops: 0, units: 0, ns: 0 };
+      k = { cost: this.model.resolve(kind), ops: 0, units: 0, ns: 0 };
       this.kinds.set(kind, k);
     }
+    const ns = costNs(k.cost, units);
+    this.busyNs += ns;
     k.ops++;
     k.units += units;
     k.ns += ns;
@@ -172,7 +185,7 @@ export class CostAccount implements CostSink {
   /** What this account has been charged: busy ns and, per kind (sorted), operations, units and ns. */
   report(): CostReport {
     const byKind: Record<string, { ops: number; units: number; ns: number }> = {};
-    for (const [kind, v] of [...this.kinds].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) byKind[kind] = { ...v };
+    for (const [kind, v] of [...this.kinds].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) byKind[kind] = { ops: v.ops, units: v.units, ns: v.ns };
     return { busyNs: this.busyNs, byKind };
   }
 
