@@ -76,12 +76,27 @@ describe("persistent grants, Dom0 -> DomU (guest RX)", () => {
     expect(c.persistent_rx_maps_added! + c.persistent_rx_fallbacks!).toBeGreaterThan(0);
     // Only misses are grant-copied.
     expect(c.model_rx_copy_ops).toBe(c.persistent_rx_misses);
+    // What the start_xmit copy avoids: nothing went through rx_queue and the kthread's wait queue.
+    if (c.model_rx_start_xmit_fallbacks === 0) expect(c.model_rx_queue_lock_bounces! + c.model_rx_wq_lock_bounces!).toBe(0);
     // The known RX regression: packets above RX_COPY_THRESHOLD cost netfront an extra copy.
     if (pktSize > 256) {
       expect(r.frontend.rxPersistentExtraCopies).toBe(packets);
       expect(r.frontend.rxPersistentCopyBytes).toBe(packets * (pktSize - 256));
     } else expect(r.frontend.rxPersistentExtraCopies).toBe(0);
     expectCleanTeardown(r);
+  });
+
+  test("the baseline bounces rx_queue.lock and the wait queue's lock between pktgen's CPU and the RX kthread's", async () => {
+    const base = await runDomuDom0({ seed: 8, direction: "rx", pktSize: 64, packets: 2000 });
+    expectAllDelivered(base, 2000);
+    const c = base.counters;
+    expect(c.model_rx_start_xmit_copies).toBe(0);
+    expect(c.model_rx_queue_lock_bounces).toBeGreaterThan(0);
+    expect(c.model_rx_wq_lock_bounces).toBeGreaterThan(0);
+    // A line crosses at most once per take: a tail and a dequeue per packet, and the kthread's
+    // wait-queue takes (one per sleep and one per wake-up) besides a wake_up per packet.
+    expect(c.model_rx_queue_lock_bounces).toBeLessThanOrEqual(2 * 2000);
+    expectCleanTeardown(base);
   });
 
   test("once every pool page is mapped, more packets add no grant copy", async () => {

@@ -111,6 +111,54 @@ export const COST_NAPI_POLL = "napi.poll";
 export const COST_KTHREAD_WAKEUP = "kthread.wakeup";
 /** A persistent-grant tree lookup (the RFC's rb-tree). */
 export const COST_TREE_LOOKUP = "tree.lookup";
+/** A spinlock whose cache line another CPU held last: the line's transfer (rx_queue.lock, the RX wait queue's lock). */
+export const COST_LOCK_REMOTE = "lock.remote";
+
+/** Takes of one lock remembered per CPU at most (the oldest are dropped past it): bounded memory. */
+const LOCK_LINE_MAX_TAKES = 1024;
+
+/**
+ * Where a spinlock's cache line is, on the virtual clock: each CPU's takes of the lock at its own
+ * local time. The scheduler runs each event to its end, so a CPU that runs ahead in virtual time
+ * records its takes before another's earlier ones; the line is judged by virtual time, not by
+ * the order of the calls. A take on `cpu` at its time t finds the line remote (charged as
+ * lock.remote, on `cpu`) when another CPU took the lock after `cpu`'s own previous take and
+ * before t, or, for `cpu`'s first take, at any time before t.
+ */
+export class LockLine {
+  private readonly takes = new Map<Vcpu, number[]>();
+
+  /** spin_lock on `cpu` now (its actor's clock); returns whether the line came from another CPU. */
+  take(cpu: Vcpu): boolean {
+    const t = cpu.actor.nowNs;
+    let mine = this.takes.get(cpu);
+    if (mine === undefined) {
+      mine = [];
+      this.takes.set(cpu, mine);
+    }
+    const prev = mine.length === 0 ? Number.NEGATIVE_INFINITY : (mine[mine.length - 1] as number);
+    let remote = false;
+    for (const [other, times] of this.takes) {
+      if (other === cpu || times.length === 0) continue;
+      // The latest of the other CPU's takes before t (its times are in its own clock's order).
+      let lo = 0;
+      let hi = times.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if ((times[mid] as number) < t) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo > 0 && (times[lo - 1] as number) > prev) {
+        remote = true;
+        break;
+      }
+    }
+    if (mine.length === 0 || t >= prev) mine.push(t);
+    if (mine.length > LOCK_LINE_MAX_TAKES) mine.splice(0, mine.length - LOCK_LINE_MAX_TAKES / 2);
+    if (remote) cpu.charge(COST_LOCK_REMOTE);
+    return remote;
+  }
+}
 
 /** NETDEV_TX_OK: what xenvif_start_xmit always returns (a dropped skb is counted, not refused). */
 export const NETDEV_TX_OK = 0;
@@ -341,10 +389,17 @@ export interface XenvifModelStats {
   rxStartXmitFallbacks: number;
   /** Shared skbs sent with xmit_more that xenvif_start_xmit cloned before queueing (the RFC's clone). */
   rxXmitMoreClones: number;
+  /**
+   * The contention the RFC's start_xmit copy avoids: takes of rx_queue.lock (queue tail in
+   * start_xmit, dequeue in the kthread) and of the RX wait queue's lock (wake_up in start_xmit,
+   * prepare_to_wait/finish_wait in the kthread) whose line another CPU held last.
+   */
+  rxQueueLockBounces: number;
+  rxWqLockBounces: number;
 }
 
 export function newXenvifModelStats(): XenvifModelStats {
-  return { txErrors: 0, txHeaderMultiSlot: 0, txPullTail: 0, txCopyOps: 0, txMapOps: 0, rxCopyOps: 0, rxCopyErrors: 0, rxDrainDropped: 0, rxStartXmitCopies: 0, rxStartXmitFallbacks: 0, rxXmitMoreClones: 0 };
+  return { txErrors: 0, txHeaderMultiSlot: 0, txPullTail: 0, txCopyOps: 0, txMapOps: 0, rxCopyOps: 0, rxCopyErrors: 0, rxDrainDropped: 0, rxStartXmitCopies: 0, rxStartXmitFallbacks: 0, rxXmitMoreClones: 0, rxQueueLockBounces: 0, rxWqLockBounces: 0 };
 }
 
 /** struct net_device_stats (the parts netback touches). */
@@ -506,6 +561,11 @@ export class XenvifQueue {
   napiDeleted = false;
   deallocScheduled = false;
   rxThreadScheduled = false;
+  /** The RX kthread sleeps on its wait queue (a kick wakes it); false while it loops on work. */
+  rxThreadSleeping = true;
+  /** Where the lines of rx_queue.lock and of the RX wait queue's lock are. */
+  readonly rxQueueLock = new LockLine();
+  readonly rxWqLock = new LockLine();
   /** Time of the armed RX kthread timeout, or -1, and its timer. */
   rxTimerAtNs = -1;
   rxTimer: TimerHandle | null = null;
@@ -706,6 +766,8 @@ export class Xenvif {
       model_rx_start_xmit_copies: m.rxStartXmitCopies,
       model_rx_start_xmit_fallbacks: m.rxStartXmitFallbacks,
       model_rx_xmit_more_clones: m.rxXmitMoreClones,
+      model_rx_queue_lock_bounces: m.rxQueueLockBounces,
+      model_rx_wq_lock_bounces: m.rxWqLockBounces,
       persistent_grants: this.persistent ? 1 : 0,
       persistent_tx_entries: txEntries,
       persistent_tx_hits: pt.hits,
@@ -752,6 +814,9 @@ export interface XenvifCounters {
   readonly model_rx_start_xmit_copies: number;
   readonly model_rx_start_xmit_fallbacks: number;
   readonly model_rx_xmit_more_clones: number;
+  /** XenvifModelStats.rxQueueLockBounces / rxWqLockBounces. */
+  readonly model_rx_queue_lock_bounces: number;
+  readonly model_rx_wq_lock_bounces: number;
   /**
    * Persistent grant trees (the RFC's debugfs counters), summed over queues: 1 when the vif
    * negotiated them; mappings held now; lookups that hit or missed; grants mapped into a tree;

@@ -157,6 +157,7 @@ export function xenvifConnectData(queue: XenvifQueue, txRingRef: number, rxRingR
     return -EINVAL;
   }
   queue.rxThreadStopped = false;
+  queue.rxThreadSleeping = true;
   return 0;
 }
 
@@ -248,13 +249,22 @@ export function xenvifNapiScheduleOrEnableEvents(queue: XenvifQueue): void {
  * xenvif_kick_thread: wake the queue's RX kthread. The wake-up and the switch to the kthread are
  * charged (`kthread.wake`) on the queue's VCPU when the kthread runs.
  */
-export function xenvifKickThread(queue: XenvifQueue): void {
+export function xenvifKickThread(queue: XenvifQueue, cpu: Vcpu | null = null): void {
+  // wake_up(&queue->wq) takes the wait queue's lock whether or not the kthread waits on it.
+  if (cpu !== null && !queue.rxThreadStopped) {
+    if (queue.rxWqLock.take(cpu)) queue.modelStats.rxWqLockBounces++;
+  }
   if (queue.rxThreadScheduled || queue.rxThreadStopped) return;
   queue.rxThreadScheduled = true;
   const env = queue.vif.ctx.env;
   env.work.runOn(queue.vcpu, env.clock.now(), () => {
     queue.rxThreadScheduled = false;
-    queue.vcpu.charge(COST_KTHREAD_WAKEUP);
+    if (queue.rxThreadSleeping) {
+      // Woken: the switch to the kthread, and finish_wait's take of the wait queue's lock.
+      queue.rxThreadSleeping = false;
+      queue.vcpu.charge(COST_KTHREAD_WAKEUP);
+      if (queue.rxWqLock.take(queue.vcpu)) queue.modelStats.rxWqLockBounces++;
+    }
     xenvifKthreadGuestRx(queue, false);
   });
 }
@@ -375,12 +385,15 @@ export function xenvifStartXmit(vif: Xenvif, skb: SkBuff, queueIndex?: number, x
     }
     queue.modelStats.rxStartXmitFallbacks++;
   }
+  const cpu = xmit.cpu ?? queue.vcpu;
+  // skb_queue_tail: rx_queue.lock, whose line the kthread's dequeue last took.
+  if (queue.rxQueueLock.take(cpu)) queue.modelStats.rxQueueLockBounces++;
   if (!xenvifRxQueueTail(queue, skb, env.clock.now() + vif.drainTimeoutNs)) {
     // A kick an earlier skb of the burst deferred must not be lost with this one.
-    xenvifKickThread(queue);
+    xenvifKickThread(queue, cpu);
     return dropXmit(vif, skb);
   }
-  if (!xmitMore || queue.txQueueStopped) xenvifKickThread(queue);
+  if (!xmitMore || queue.txQueueStopped) xenvifKickThread(queue, cpu);
   return NETDEV_TX_OK;
 }
 

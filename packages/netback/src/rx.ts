@@ -28,7 +28,7 @@ import {
 } from "@pvnet/netif";
 import { CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, COST_MEMCPY, PAGE_SIZE, type Page, SKB_GSO_TCPV4, type SkBuff, type SkbFrag } from "@pvnet/skb-model";
 import { GNTCOPY, GNTST } from "@pvnet/xen-grant-table";
-import { COPY_BATCH_SIZE, COST_RING_REQUEST, COST_RING_RESPONSE, COST_TREE_LOOKUP, RX_BATCH_SIZE, XENVIF_RX_QUEUE_MAX_SKBS, type XenvifPktState, type XenvifQueue } from "./common.js";
+import { COPY_BATCH_SIZE, COST_KTHREAD_WAKEUP, COST_RING_REQUEST, COST_RING_RESPONSE, COST_TREE_LOOKUP, RX_BATCH_SIZE, XENVIF_RX_QUEUE_MAX_SKBS, type XenvifPktState, type XenvifQueue } from "./common.js";
 import { xenvifCarrierOff, xenvifKickThread, xenvifStopQueue, xenvifWakeQueue } from "./interface.js";
 
 /** xenvif_update_needed_slots: slots the head skb needs (its pages, plus one for GSO). */
@@ -85,6 +85,8 @@ function rxPeek(queue: XenvifQueue): SkBuff | null {
 /** xenvif_rx_dequeue: take the head skb; wake the netdev queue when below the limit again. */
 export function xenvifRxDequeue(queue: XenvifQueue): SkBuff | null {
   if (queue.rxCount === 0) return null;
+  // skb_dequeue on the kthread's CPU: rx_queue.lock, whose line start_xmit's queue tail last took.
+  if (queue.rxQueueLock.take(queue.vcpu)) queue.modelStats.rxQueueLockBounces++;
   const skb = queue.rxSkbs[queue.rxHead] as SkBuff;
   queue.rxSkbs[queue.rxHead] = null;
   queue.rxHead = (queue.rxHead + 1) % XENVIF_RX_QUEUE_MAX_SKBS;
@@ -470,6 +472,11 @@ export function xenvifKthreadGuestRx(queue: XenvifQueue, timedOut: boolean): voi
       return;
     }
   }
+  // Asleep until a kick or the timeout: prepare_to_wait takes the wait queue's lock.
+  if (!queue.rxThreadSleeping) {
+    queue.rxThreadSleeping = true;
+    if (queue.rxWqLock.take(queue.vcpu)) queue.modelStats.rxWqLockBounces++;
+  }
   armRxTimeout(queue);
 }
 
@@ -491,6 +498,10 @@ function armRxTimeout(queue: XenvifQueue): void {
   queue.rxTimer = env.work.timerAt(queue.vcpu, Math.max(at, env.clock.now()), () => {
     queue.rxTimerAtNs = -1;
     queue.rxTimer = null;
+    if (queue.rxThreadSleeping) {
+      queue.rxThreadSleeping = false;
+      queue.vcpu.charge(COST_KTHREAD_WAKEUP);
+    }
     xenvifKthreadGuestRx(queue, true);
   });
 }
