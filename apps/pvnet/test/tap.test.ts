@@ -56,8 +56,8 @@ describe.skipIf(missing.length > 0)("pvnet tap: real traffic between two network
       if (server.exitCode === null) server.kill("SIGKILL");
     });
     let report: { end: { sum_received: { bytes: number; bits_per_second: number } } } | undefined;
-    // The server may take a moment to listen: a few bounded tries.
-    for (let i = 0; i < 5 && report === undefined; i++) {
+    // The server may take a moment to listen (seconds on a loaded machine): bounded tries.
+    for (let i = 0; i < 30 && report === undefined; i++) {
       try {
         report = JSON.parse(inNetns(ns[0], "iperf3", "-c", "10.89.0.2", "-t", "3", "-J"));
       } catch {
@@ -72,13 +72,16 @@ describe.skipIf(missing.length > 0)("pvnet tap: real traffic between two network
     onCleanup(() => {
       if (echo.exitCode === null) echo.kill("SIGKILL");
     });
-    const served = new Promise<string>((resolve) => {
-      let text = "";
+    let text = "";
+    const listening = new Promise<void>((resolve) => {
       echo.stdout?.on("data", (d) => {
         text += String(d);
+        if (text.includes("listening")) resolve();
       });
-      echo.once("exit", () => resolve(text));
+      echo.once("exit", () => resolve()); // it failed: the checks below say how
     });
+    const served = new Promise<string>((resolve) => echo.once("exit", () => resolve(text)));
+    await listening;
     const client = inNetns(ns[0], process.execPath, "-e", ECHO_CLIENT).trim().split(" ");
     const serverLines = (await served).trim().split("\n");
     expect(client[0]).toBe("sent");
