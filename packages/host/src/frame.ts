@@ -41,6 +41,11 @@ export interface FrameSpec {
   /** Ethernet addresses; by default 00:16:3e:00:00:<flow> and 00:16:3e:ff:00:<flow>. */
   readonly dstMac?: Uint8Array;
   readonly srcMac?: Uint8Array;
+  /** IPv4 addresses as 32-bit numbers; by default 10.0.x.y and 10.128.x.y with x.y = 1 + flow. */
+  readonly srcAddr?: number;
+  readonly dstAddr?: number;
+  /** The L4 source port; by default 9000 + flow (UDP) or 40000 + flow (TCP). */
+  readonly srcPort?: number;
 }
 
 /** A MAC address in Xen's OUI (00:16:3e, what libxl gives vifs): 00:16:3e:xx:yy:zz. */
@@ -140,18 +145,18 @@ export function writeFrame(buf: Uint8Array, spec: FrameSpec): void {
   put16(buf, ip + 4, seq & 0xffff);
   buf[ip + 8] = 64;
   buf[ip + 9] = l4 === "udp" ? IPPROTO_UDP : IPPROTO_TCP;
-  put32(buf, ip + 12, 0x0a000001 + (flow & 0xffff)); // 10.0.x.y
-  put32(buf, ip + 16, 0x0a800001 + (flow & 0xffff)); // 10.128.x.y
+  put32(buf, ip + 12, (spec.srcAddr ?? 0x0a000001 + (flow & 0xffff)) >>> 0); // 10.0.x.y
+  put32(buf, ip + 16, (spec.dstAddr ?? 0x0a800001 + (flow & 0xffff)) >>> 0); // 10.128.x.y
   put16(buf, ip + 10, ipv4HeaderChecksum(buf, ip));
   const l4off = ip + IPV4_HLEN;
   if (l4 === "udp") {
-    put16(buf, l4off, 9000 + (flow & 0xfff));
+    put16(buf, l4off, spec.srcPort ?? 9000 + (flow & 0xfff));
     put16(buf, l4off + 2, 9);
     put16(buf, l4off + 4, size - l4off);
     put16(buf, l4off + 6, 0); // filled in below, over the stamped payload
   } else {
     buf.fill(0, l4off, l4off + TCP_HLEN);
-    put16(buf, l4off, 40000 + (flow & 0xfff));
+    put16(buf, l4off, spec.srcPort ?? 40000 + (flow & 0xfff));
     put16(buf, l4off + 2, 5001);
     // Byte sequence number: the flow's own (TCP flows), else 1 + the payload bytes of the frames before (all of this size), mod 2^32.
     put32(buf, l4off + 4, (spec.tcpSeq ?? (1 + seq * (size - l4off - TCP_HLEN)) % 0x1_0000_0000) >>> 0);

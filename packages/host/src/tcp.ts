@@ -24,7 +24,7 @@
  * (__tcp_ack_snd_check), include/linux/netdevice.h (netif_tx_stop_queue / netif_tx_wake_queue).
  */
 import type { Hypervisor, Vcpu } from "@pvnet/hypervisor";
-import type { CostSink } from "@pvnet/sim";
+import type { CostSink, Prng } from "@pvnet/sim";
 import { type SkBuff, type SkbAllocator, type SkbComposer, SKB_GSO_TCPV4, type SkbDesc } from "@pvnet/skb-model";
 import { ETH_HLEN, ETH_P_IP, IPPROTO_TCP, IPV4_HLEN, ipv4HeaderChecksum, minFrameSize, TCP_HLEN, writeFrame } from "./frame.js";
 import { COST_NETIF_RECEIVE, GSO_MSS, MAX_LINEAR_FRAME } from "./generator.js";
@@ -43,10 +43,38 @@ export const COST_USERCOPY = "usercopy";
 
 /** iperf's default port (iperf 2: 5001), the destination port of every data segment. */
 export const IPERF_PORT = 5001;
-/** First source port of the flows (frame.ts's TCP source port is 40000 + flow). */
+/** First source port of the flows when no ports are given (frame.ts's TCP source port is 40000 + flow). */
 const FLOW_PORT_BASE = 40000;
-/** Bound on flows of one run: the sink tracks at most MAX_FLOWS, and ports stay in 40000..44095. */
+/** Bound on flows of one run: the sink tracks at most MAX_FLOWS. */
 export const MAX_TCP_FLOWS = 4096;
+/** The sender's and the receiver's IPv4 addresses (10.0.0.1 -> 10.128.0.1): every flow joins the same two hosts, as iperf -P N does. */
+const IPERF_SRC_ADDR = 0x0a000001;
+const IPERF_DST_ADDR = 0x0a800001;
+/** net.ipv4.ip_local_port_range's default, 32768..60999: where connect() picks source ports. */
+const EPHEMERAL_LOW = 32768;
+const EPHEMERAL_HIGH = 60999;
+
+/**
+ * The source ports `flows` connect() calls to one destination get from Linux (__inet_hash_connect
+ * since 5.12, net/ipv4/inet_hashtables.c): a start of even parity in ip_local_port_range from the
+ * secret per-destination offset (drawn here from `prng`), and after each connection the
+ * perturbation moves on by 2 plus 2 * a random 0..7, so successive ports climb in even steps of
+ * 2 to 16, wrapping in the range. A port already taken moves on by 2.
+ */
+export function ephemeralPorts(flows: number, prng: Prng): number[] {
+  const remaining = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
+  let offset = prng.below(remaining) & ~1;
+  const used = new Set<number>();
+  const ports: number[] = [];
+  for (let k = 0; k < flows; k++) {
+    let port = EPHEMERAL_LOW + (offset % remaining);
+    for (let n = 0; used.has(port) && n < remaining; n++) port = EPHEMERAL_LOW + ((port - EPHEMERAL_LOW + 2) % remaining);
+    used.add(port);
+    ports.push(port);
+    offset = port - EPHEMERAL_LOW + 2 + 2 * prng.below(8);
+  }
+  return ports;
+}
 /** An ACK frame: Ethernet + IPv4 + TCP, padded to the Ethernet minimum (ETH_ZLEN, 60 bytes). */
 export const ACK_FRAME = 60;
 /** TCP header flags. */
@@ -109,11 +137,16 @@ export interface TcpAck {
   readonly ack: number;
 }
 
-/** Read an ACK frame `frame[0, len)` for a flow of these senders: null when it is not one. */
-export function parseTcpAck(frame: Uint8Array, len: number): TcpAck | null {
+/**
+ * Read an ACK frame `frame[0, len)` for a flow of these senders: null when it is not one. The flow
+ * is the one whose source port the ACK goes to: `flowOfPort` when given (the sender's ephemeral
+ * ports), else 40000 + flow.
+ */
+export function parseTcpAck(frame: Uint8Array, len: number, flowOfPort?: ReadonlyMap<number, number>): TcpAck | null {
   if (len < ETH_HLEN + IPV4_HLEN + TCP_HLEN || get16(frame, 12) !== ETH_P_IP || frame[ETH_HLEN] !== 0x45 || frame[ETH_HLEN + 9] !== IPPROTO_TCP) return null;
   if (((frame[TCP_OFF + 13] as number) & TCP_FLAG_ACK) === 0 || get16(frame, TCP_OFF) !== IPERF_PORT) return null;
-  const flow = get16(frame, TCP_OFF + 2) - FLOW_PORT_BASE;
+  const port = get16(frame, TCP_OFF + 2);
+  const flow = flowOfPort === undefined ? port - FLOW_PORT_BASE : (flowOfPort.get(port) ?? -1);
   if (flow < 0 || flow >= MAX_TCP_FLOWS) return null;
   return { flow, ack: get32(frame, TCP_OFF + 8) };
 }
@@ -203,6 +236,9 @@ export class TcpBulkSender {
   private nextFlow = 0;
   private scheduled = false;
   private readonly stepOn = (v: Vcpu): void => this.step(v);
+  /** Each flow's source port (what connect() gave iperf's sockets), and the flow of each port. */
+  readonly ports: readonly number[];
+  private readonly flowOfPort = new Map<number, number>();
 
   constructor(private readonly config: TcpSenderConfig) {
     const { flows, pktSize, segments } = config;
@@ -214,6 +250,8 @@ export class TcpBulkSender {
     this.segBytes = tcpPayload(pktSize);
     this.window = Math.max(this.segBytes, config.windowBytes);
     this.flowState = Array.from({ length: flows }, () => ({ segments: 0, sndNxt: 0, sndUna: 0, held: null }));
+    this.ports = ephemeralPorts(flows, config.hv.sim.prng.fork("tcp-ephemeral-ports"));
+    for (const [f, port] of this.ports.entries()) this.flowOfPort.set(port, f);
   }
 
   /** Segments flow `f` sends in all. */
@@ -245,7 +283,7 @@ export class TcpBulkSender {
     const len = Math.min(skb.len, ACK_FRAME);
     skb.copyBits(0, this.ackFrame, 0, len);
     skb.free();
-    const a = parseTcpAck(this.ackFrame, len);
+    const a = parseTcpAck(this.ackFrame, len, this.flowOfPort);
     const s = a === null ? undefined : this.flowState[a.flow];
     if (a === null || s === undefined || a.ack > s.sndNxt) {
       this.stats.badAcks++;
@@ -306,6 +344,9 @@ export class TcpBulkSender {
       size: c.pktSize,
       l4: "tcp",
       tcpSeq: s.sndNxt,
+      srcAddr: IPERF_SRC_ADDR,
+      dstAddr: IPERF_DST_ADDR,
+      srcPort: this.ports[f] as number,
       ...(c.dstMac === undefined ? {} : { dstMac: c.dstMac }),
       ...(c.srcMac === undefined ? {} : { srcMac: c.srcMac }),
     });
@@ -367,7 +408,7 @@ interface FlowReceiver {
 /** iperf's receiving side: verifies each segment and ACKs it cumulatively. */
 export class TcpBulkReceiver {
   readonly stats: TcpReceiverStats = { acksSent: 0, acksDeferred: 0, outOfSequence: 0 };
-  /** Per flow; bounded by MAX_TCP_FLOWS (ports outside are not these flows' and get no ACK). */
+  /** Per connection, by the sender's source port; bounded by MAX_TCP_FLOWS (more get no ACK). */
   private readonly flows = new Map<number, FlowReceiver>();
   private readonly pending: number[] = [];
   private readonly hdr = new Uint8Array(TCP_OFF + TCP_HLEN);
@@ -389,12 +430,13 @@ export class TcpBulkReceiver {
     cpu.charge(COST_TCP_RCV);
     if (!short) cpu.charge(COST_USERCOPY, len - TCP_OFF - TCP_HLEN);
     if (short || sink.corrupt !== corrupt) return; // a corrupt segment is not ACKed
-    const flow = get16(hdr, TCP_OFF) - FLOW_PORT_BASE;
-    if (flow < 0 || flow >= MAX_TCP_FLOWS) return;
-    let f = this.flows.get(flow);
+    // The connection is the segment's 4-tuple: one pair of hosts and iperf's port, so its source port.
+    const port = get16(hdr, TCP_OFF);
+    let f = this.flows.get(port);
     if (f === undefined) {
+      if (this.flows.size >= MAX_TCP_FLOWS) return;
       f = { rcvNxt: 0, hdr: new Uint8Array(hdr.length), ackPending: false };
-      this.flows.set(flow, f);
+      this.flows.set(port, f);
     }
     f.hdr.set(hdr);
     const seq = get32(hdr, TCP_OFF + 4);
@@ -432,6 +474,6 @@ export class TcpBulkReceiver {
     }
     this.stats.acksDeferred++;
     f.ackPending = true;
-    this.pending.push(get16(f.hdr, TCP_OFF) - FLOW_PORT_BASE);
+    this.pending.push(get16(f.hdr, TCP_OFF));
   }
 }

@@ -1,6 +1,8 @@
 /** The TCP bulk flows' frames: real headers, the partial checksum Linux leaves for the device, ACKs that parse back. */
 import { expect, test } from "vitest";
+import { Prng } from "@pvnet/sim";
 import { ACK_FRAME, IPERF_PORT, parseTcpAck, tcpPayload, tcpPseudoHeaderSum, tcpSegmentLayout, verifyFrame, writeFrame, writeTcpAck } from "../src/index.js";
+import { ephemeralPorts } from "../src/tcp.js";
 
 /** RFC 1071 one's-complement sum of 16-bit words of buf[from, to), folded. */
 function sum16(buf: Uint8Array, from: number, to: number, start = 0): number {
@@ -51,4 +53,35 @@ test("segments above the MTU are GSO skbs of MSS-sized pieces in 32 KiB frags", 
   const gso = tcpSegmentLayout(65535);
   expect(gso.gso?.size).toBe(1448);
   expect(gso.frags?.map((f) => f.size)).toEqual([32768, 65535 - 70 - 32768]);
+});
+
+test("iperf's flows get source ports as Linux's connect() picks them: even, in ip_local_port_range, climbing by 2 to 16, reproducible from the seed", () => {
+  const ports = ephemeralPorts(64, new Prng(7));
+  expect(ephemeralPorts(64, new Prng(7))).toEqual(ports);
+  expect(ephemeralPorts(64, new Prng(8))).not.toEqual(ports);
+  expect(new Set(ports).size).toBe(64);
+  for (const [i, p] of ports.entries()) {
+    expect(p % 2).toBe(0);
+    expect(p).toBeGreaterThanOrEqual(32768);
+    expect(p).toBeLessThanOrEqual(60999);
+    if (i > 0) {
+      // Wrapping in the range aside, each port is 2..16 above the one before.
+      const step = (p - (ports[i - 1] as number) + 28232) % 28232;
+      expect(step).toBeGreaterThanOrEqual(2);
+      expect(step).toBeLessThanOrEqual(16);
+    }
+  }
+  // More flows than the range has room for between wraps still get distinct ports.
+  expect(new Set(ephemeralPorts(4096, new Prng(1))).size).toBe(4096);
+});
+
+test("an ACK to an ephemeral port parses to the flow that owns it; one to a port of no flow does not", () => {
+  const size = 200;
+  const data = new Uint8Array(size);
+  writeFrame(data, { flow: 2, seq: 0, size, l4: "tcp", srcPort: 45678, srcAddr: 0x0a000001, dstAddr: 0x0a800001 });
+  const ack = new Uint8Array(ACK_FRAME);
+  writeTcpAck(ack, data, 1000, 65535);
+  expect(parseTcpAck(ack, ACK_FRAME, new Map([[45678, 2]]))).toEqual({ flow: 2, ack: 1000 });
+  expect(parseTcpAck(ack, ACK_FRAME, new Map([[45680, 2]]))).toBeNull();
+  expect(verifyFrame(data).ok).toBe(true);
 });
