@@ -563,8 +563,9 @@ export class XenvifQueue {
   rxThreadScheduled = false;
   /** The RX kthread sleeps on its wait queue (a kick wakes it); false while it loops on work. */
   rxThreadSleeping = true;
-  /** Where the lines of rx_queue.lock and of the RX wait queue's lock are. */
+  /** @internal Where the line of rx_queue.lock is. */
   readonly rxQueueLock = new LockLine();
+  /** @internal Where the line of the RX wait queue's lock is. */
   readonly rxWqLock = new LockLine();
   /** Time of the armed RX kthread timeout, or -1, and its timer. */
   rxTimerAtNs = -1;
