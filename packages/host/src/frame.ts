@@ -250,7 +250,7 @@ export type FrameVerdict =
  * than `frameHeaderLen(len)` bytes of the frame).
  */
 export function verifyFrame(buf: Uint8Array, len = buf.length, checkPayload = true): FrameVerdict {
-  if (len > buf.length) throw new RangeError(`frame of ${len} bytes in a buffer of ${buf.length}`);
+  if ((checkPayload ? len : frameHeaderLen(len)) > buf.length) throw new RangeError(`frame of ${len} bytes in a buffer of ${buf.length}`);
   if (len < ETH_HLEN + IPV4_HLEN) return { ok: false, reason: `runt frame of ${len} bytes` };
   if (get16(buf, 12) !== ETH_P_IP) return { ok: false, reason: "not IPv4" };
   const ip = ETH_HLEN;
@@ -268,4 +268,28 @@ export function verifyFrame(buf: Uint8Array, len = buf.length, checkPayload = tr
   if (size !== len) return { ok: false, reason: `stamped size ${size} vs frame ${len}` };
   if (checkPayload && get32(buf, p + 12) !== stampCrc(buf, l4, size)) return { ok: false, reason: `payload CRC mismatch (flow ${flow} seq ${seq})` };
   return { ok: true, flow, seq, size };
+}
+
+/**
+ * verifyFrame for a frame held in pieces: its first `headLen` bytes in `head` (at least
+ * `frameHeaderLen(len)`: the headers and the stamp), the rest in the views `rest`, in order (an
+ * skb's pages, from `SkBuff.toSgvec`). The payload CRC runs over the views, so nothing is copied
+ * to join them.
+ */
+export function verifyFrameViews(head: Uint8Array, headLen: number, rest: readonly Uint8Array[], len: number): FrameVerdict {
+  if (headLen < frameHeaderLen(len) || headLen > head.length) throw new RangeError(`a head of ${headLen} bytes for a ${len}-byte frame`);
+  let restLen = 0;
+  for (const r of rest) restLen += r.length;
+  if (headLen + restLen !== len) return { ok: false, reason: `frame pieces of ${headLen + restLen} bytes for ${len}` };
+  const hv = verifyFrame(head, len, false);
+  if (!hv.ok) return hv;
+  const l4: L4 = head[ETH_HLEN + 9] === IPPROTO_UDP ? "udp" : "tcp";
+  const p = payloadOffset(l4);
+  const csum = l4ChecksumOffset(l4);
+  let crc = crc32Range(head, ETH_HLEN + IPV4_HLEN, csum);
+  crc = crc32Range(head, csum + 2, p + STAMP_LEN - 4, crc);
+  crc = crc32Range(head, p + STAMP_LEN, headLen, crc);
+  for (const r of rest) crc = crc32(r, crc);
+  if (get32(head, p + 12) !== crc) return { ok: false, reason: `payload CRC mismatch (flow ${hv.flow} seq ${hv.seq})` };
+  return hv;
 }

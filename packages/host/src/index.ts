@@ -14,6 +14,7 @@ export {
   payloadOffset,
   STAMP_LEN,
   verifyFrame,
+  verifyFrameViews,
   writeFrame,
   xenMac,
 } from "./frame.js";

@@ -3,7 +3,7 @@
  * report frames delivered, bytes delivered, corrupt frames, duplicates and reordering. Memory is
  * bounded: one record per flow, not per frame.
  */
-import { verifyFrame } from "./frame.js";
+import { type FrameVerdict, verifyFrame } from "./frame.js";
 
 interface FlowState {
   nextSeq: number;
@@ -30,7 +30,11 @@ export class TrafficSink {
 
   /** Take one frame, `frame[0, len)` (its payload CRC checked unless `checkPayload` is false); returns whether it verified. */
   receive(frame: Uint8Array, len = frame.length, checkPayload = true): boolean {
-    const v = verifyFrame(frame, len, checkPayload);
+    return this.record(verifyFrame(frame, len, checkPayload));
+  }
+
+  /** Take one frame already checked (`verifyFrame`, `verifyFrameViews`) by its verdict; returns whether it verified. */
+  record(v: FrameVerdict): boolean {
     if (!v.ok) {
       this.corrupt++;
       if (this.reasons.length < 16) this.reasons.push(v.reason);
