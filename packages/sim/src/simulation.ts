@@ -123,29 +123,8 @@ export class Simulation {
     // Per-unit costs make an actor's local time fractional; the clock holds integer ns, so the
     // event is due at the next whole nanosecond.
     const queuedAt = Math.max(Math.ceil(timeNs), this.clock.now());
-    const job = (): void => {
-      const now = this.clock.now();
-      const pcpus = this.pcpus;
-      const ready = pcpus === undefined ? actor.nowNs : pcpus.readyAt(actor, now);
-      if (ready > now) {
-        const e = this.scheduler.at(Math.ceil(ready), job);
-        requeued?.(e);
-        return;
-      }
-      actor.begin(now);
-      if (pcpus === undefined) {
-        fn(actor);
-        return;
-      }
-      const before = actor.account.busyNs;
-      pcpus.enter(actor, now, queuedAt);
-      try {
-        fn(actor);
-      } finally {
-        pcpus.leave(actor, before);
-      }
-    };
-    return this.scheduler.at(queuedAt, job);
+    const job = new Job(this.clock, this.scheduler, this.pcpus, actor, fn, queuedAt, requeued);
+    return this.scheduler.at(queuedAt, job.fire);
   }
 
   /** Record a trace event at the current global time. */
@@ -156,5 +135,49 @@ export class Simulation {
   /** Run events until idle or a limit (see RunLimits). */
   run(limits?: RunLimits): RunResult {
     return this.scheduler.run(limits);
+  }
+}
+
+/**
+ * One job of `Simulation.runOn` / `timerOn`: `fn` on `actor` once the actor and its pCPU are free.
+ * A class rather than a closure per job: its `fire` is bound once (a bound method, no per-job
+ * function object to name).
+ */
+class Job {
+  readonly fire: () => void;
+
+  constructor(
+    private readonly clock: VirtualClock,
+    private readonly scheduler: Scheduler,
+    private readonly pcpus: PcpuSet | undefined,
+    private readonly actor: Actor,
+    private readonly fn: (actor: Actor) => void,
+    private readonly queuedAt: number,
+    private readonly requeued: ((e: EventHandle) => void) | undefined,
+  ) {
+    this.fire = this.run.bind(this);
+  }
+
+  private run(): void {
+    const now = this.clock.now();
+    const { pcpus, actor } = this;
+    const ready = pcpus === undefined ? actor.nowNs : pcpus.readyAt(actor, now);
+    if (ready > now) {
+      const e = this.scheduler.at(Math.ceil(ready), this.fire);
+      this.requeued?.(e);
+      return;
+    }
+    actor.begin(now);
+    if (pcpus === undefined) {
+      this.fn(actor);
+      return;
+    }
+    const before = actor.account.busyNs;
+    pcpus.enter(actor, now, this.queuedAt);
+    try {
+      this.fn(actor);
+    } finally {
+      pcpus.leave(actor, before);
+    }
   }
 }
