@@ -34,3 +34,15 @@ test.each([
   expect(verifyFrameViews(head, head.length, rest.slice(1), size).ok).toBe(rest.length === 0);
   expect(() => verifyFrameViews(head, 10, rest, size)).toThrow(RangeError);
 });
+
+test("a generated frame's stamp CRC (a kept pattern CRC joined by crc32_combine) is the one its bytes give", () => {
+  for (const l4 of ["udp", "tcp"] as const) {
+    for (const size of [600, 1514, 4096, 9000, 65535]) {
+      for (let i = 0; i < 40; i++) {
+        const frame = new Uint8Array(size);
+        writeFrame(frame, { flow: i % 7, seq: i * 37, size, l4 });
+        expect(verifyFrame(frame)).toMatchObject({ ok: true, flow: i % 7, seq: i * 37, size });
+      }
+    }
+  }
+});
