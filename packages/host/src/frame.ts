@@ -81,8 +81,13 @@ const PATTERN = Uint8Array.from({ length: 0x10000 + 256 }, (_, j) => (j * 7) & 0
  */
 const SMALL_RANGE = 512;
 
+/** The shift k of a frame's payload pattern: its byte i is PATTERN[i + k]. */
+function patternShift(flow: number, seq: number): number {
+  return Math.imul((Math.imul(seq, 31) + flow) & 0xff, 183) & 0xff;
+}
+
 function fillPattern(buf: Uint8Array, from: number, to: number, flow: number, seq: number): void {
-  const k = Math.imul((Math.imul(seq, 31) + flow) & 0xff, 183) & 0xff;
+  const k = patternShift(flow, seq);
   if (to - from < SMALL_RANGE) {
     for (let i = from; i < to; i++) buf[i] = PATTERN[i + k] as number;
   } else buf.set(PATTERN.subarray(from + k, to + k), from);
@@ -217,10 +222,13 @@ export function l4ChecksumOffset(l4: L4): number {
  * a NETTXF_csum_blank packet), the stamp's flow/seq/size and the payload after the stamp.
  */
 function stampCrc(buf: Uint8Array, l4: L4, size: number): number {
-  const p = payloadOffset(l4);
+  return crc32Range(buf, payloadOffset(l4) + STAMP_LEN, size, stampHeadCrc(buf, l4));
+}
+
+/** The part of stampCrc before the payload: the L4 header but its checksum field, and the stamp's flow/seq/size. */
+function stampHeadCrc(buf: Uint8Array, l4: L4): number {
   const csum = l4ChecksumOffset(l4);
-  const crc = crc32Range(buf, ETH_HLEN + IPV4_HLEN, csum);
-  return crc32Range(buf, p + STAMP_LEN, size, crc32Range(buf, csum + 2, p + STAMP_LEN - 4, crc));
+  return crc32Range(buf, csum + 2, payloadOffset(l4) + STAMP_LEN - 4, crc32Range(buf, ETH_HLEN + IPV4_HLEN, csum));
 }
 
 /**
@@ -229,12 +237,10 @@ function stampCrc(buf: Uint8Array, l4: L4, size: number): number {
  * then joined to the CRC of the header part with crc32_combine. The same value as stampCrc.
  */
 function generatedStampCrc(buf: Uint8Array, l4: L4, size: number, flow: number, seq: number): number {
-  const p = payloadOffset(l4);
-  const from = p + STAMP_LEN;
+  const from = payloadOffset(l4) + STAMP_LEN;
   if (size - from < SMALL_RANGE) return stampCrc(buf, l4, size);
-  const csum = l4ChecksumOffset(l4);
-  const head = crc32Range(buf, csum + 2, p + STAMP_LEN - 4, crc32Range(buf, ETH_HLEN + IPV4_HLEN, csum));
-  const k = Math.imul((Math.imul(seq, 31) + flow) & 0xff, 183) & 0xff;
+  const head = stampHeadCrc(buf, l4);
+  const k = patternShift(flow, seq);
   const key = (k * 0x10000 + from) * 0x10000 + size;
   let tail = PATTERN_CRC.get(key);
   if (tail === undefined) {
@@ -346,10 +352,7 @@ export function verifyFrameViews(head: Uint8Array, headLen: number, rest: readon
   if (!hv.ok) return hv;
   const l4: L4 = head[ETH_HLEN + 9] === IPPROTO_UDP ? "udp" : "tcp";
   const p = payloadOffset(l4);
-  const csum = l4ChecksumOffset(l4);
-  let crc = crc32Range(head, ETH_HLEN + IPV4_HLEN, csum);
-  crc = crc32Range(head, csum + 2, p + STAMP_LEN - 4, crc);
-  crc = crc32Range(head, p + STAMP_LEN, headLen, crc);
+  let crc = crc32Range(head, p + STAMP_LEN, headLen, stampHeadCrc(head, l4));
   for (const r of rest) crc = crc32(r, crc);
   if (get32(head, p + 12) !== crc) return { ok: false, reason: `payload CRC mismatch (flow ${hv.flow} seq ${hv.seq})` };
   return hv;
