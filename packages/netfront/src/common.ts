@@ -424,8 +424,6 @@ export class NetfrontQueue {
   readonly rxPgUbuf: (UbufInfo | null)[] = new Array(NET_RX_RING_SIZE).fill(null);
   /** The next pool page of a packet's chain of ubufs (a multi-slot packet), or -1. */
   readonly rxPgNext = new Int16Array(NET_RX_RING_SIZE).fill(-1);
-  /** gref -> index of its RX pool page (the response names the gref we posted). */
-  readonly rxPgIndex = new Map<number, number>();
   /** rx_rsp_unconsumed: responses seen by the interrupt handler, for the "going backwards" check. */
   rxRspUnconsumed = 0;
   /** NAPI_STATE_SCHED */

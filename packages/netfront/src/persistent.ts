@@ -31,12 +31,9 @@ export function xennetInitPersistentGnts(np: NetfrontInfo, q: NetfrontQueue, vcp
   for (let i = 0; i < NET_TX_RING_SIZE; i++) {
     if (grantPoolPage(np, q.grefTxHead, true, vcpu, q.txPgPage, q.txPgRef, i) < 0) return -ENOMEM;
   }
-  q.rxPgIndex.clear();
   q.rxPgFreeCount = 0;
   for (let i = 0; i < NET_RX_RING_SIZE; i++) {
-    const ref = grantPoolPage(np, q.grefRxHead, false, vcpu, q.rxPgPage, q.rxPgRef, i);
-    if (ref < 0) return -ENOMEM;
-    q.rxPgIndex.set(ref, i);
+    if (grantPoolPage(np, q.grefRxHead, false, vcpu, q.rxPgPage, q.rxPgRef, i) < 0) return -ENOMEM;
     q.rxPgUbuf[i] = new UbufInfo(xennetRxPgComplete, q, i);
     q.rxPgNext[i] = -1;
     q.rxPgFree[q.rxPgFreeCount++] = i;
@@ -112,7 +109,6 @@ export function xennetFreePersistentGnts(q: NetfrontQueue, endAccess: (ref: numb
       refs[i] = INVALID_GRANT_REF;
     }
   }
-  q.rxPgIndex.clear();
   q.rxPgFreeCount = 0;
   q.rxPgUbuf.fill(null);
   q.rxPgNext.fill(-1);
