@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// The first release, rehearsed: runs `changeset version` in a temporary copy of the repository
-// (the committed files plus any new ones git does not ignore) and checks what it would publish —
-// every public package at 0.1.0 with a CHANGELOG.md whose first release is 0.1.0, the private ones
-// left alone, no changeset left pending. The real tree is not touched. `pnpm release:check`.
+// The next release, rehearsed: checks that every public package's CHANGELOG.md records the
+// version it is at (the first release, 0.1.0, was cut with `changeset version`), then runs
+// `changeset version` in a temporary copy of the repository (the committed files plus any new ones
+// git does not ignore) and checks what it would publish: each package with a pending changeset
+// moves to a higher version with a CHANGELOG.md section for it, the others and the private ones
+// stay as they are, no changeset is left pending. The real tree is not touched.
+// `pnpm release:check`.
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -10,8 +13,18 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The version the first release gives every public package (a `minor` on 0.0.0). */
+/** The version of the first release, cut with `changeset version`: no public package is below it. */
 const FIRST_RELEASE = "0.1.0";
+
+/** [major, minor, patch] of a plain x.y.z version, or null. */
+const parse = (v) => (/^\d+\.\d+\.\d+$/.test(v) ? v.split(".").map(Number) : null);
+/** a < b, both x.y.z. */
+const lower = (a, b) => {
+  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] < b[i];
+  return false;
+};
+/** Whether CHANGELOG.md text `text` of package `name` has a section for `version`. */
+const records = (text, version) => text.includes(`\n## ${version}\n`);
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const changesetBin = createRequire(join(root, "package.json")).resolve("@changesets/cli/bin.js");
@@ -51,20 +64,28 @@ try {
   for (const d of dirs) {
     const pkg = JSON.parse(readFileSync(join(copy, d, "package.json"), "utf8"));
     const before = JSON.parse(readFileSync(join(root, d, "package.json"), "utf8")).version;
-    const changelog = join(copy, d, "CHANGELOG.md");
     if (pkg.private) {
       if (pkg.version !== before) problems.push(`${pkg.name} is private but went ${before} -> ${pkg.version}`);
       rows.push(`${pkg.name.padEnd(24)} ${before} (private, not released)`);
       continue;
     }
-    if (pkg.version !== FIRST_RELEASE) problems.push(`${pkg.name}: version ${pkg.version}, expected ${FIRST_RELEASE}`);
-    if (!existsSync(changelog)) {
+    const released = join(root, d, "CHANGELOG.md");
+    const v0 = parse(before);
+    if (v0 === null || lower(v0, parse(FIRST_RELEASE))) problems.push(`${pkg.name}: version ${before}, expected ${FIRST_RELEASE} or later`);
+    if (!existsSync(released)) {
       problems.push(`${pkg.name}: no CHANGELOG.md`);
-    } else {
-      const text = readFileSync(changelog, "utf8");
-      if (!text.startsWith(`# ${pkg.name}\n`)) problems.push(`${pkg.name}: CHANGELOG.md does not start with # ${pkg.name}`);
-      if (!text.includes(`\n## ${FIRST_RELEASE}\n`)) problems.push(`${pkg.name}: CHANGELOG.md has no ## ${FIRST_RELEASE}`);
+      continue;
     }
+    const was = readFileSync(released, "utf8");
+    if (!was.startsWith(`# ${pkg.name}\n`)) problems.push(`${pkg.name}: CHANGELOG.md does not start with # ${pkg.name}`);
+    if (!records(was, before)) problems.push(`${pkg.name}: CHANGELOG.md has no ## ${before}, the version it is at`);
+    if (pkg.version === before) {
+      rows.push(`${pkg.name.padEnd(24)} ${before} (nothing pending)`);
+      continue;
+    }
+    const v1 = parse(pkg.version);
+    if (v1 === null || v0 === null || !lower(v0, v1)) problems.push(`${pkg.name}: went ${before} -> ${pkg.version}, not to a higher version`);
+    if (!records(readFileSync(join(copy, d, "CHANGELOG.md"), "utf8"), pkg.version)) problems.push(`${pkg.name}: CHANGELOG.md gets no ## ${pkg.version}`);
     rows.push(`${pkg.name.padEnd(24)} ${before} -> ${pkg.version}  ${d}/CHANGELOG.md`);
   }
   const left = readdirSync(join(copy, ".changeset")).filter((f) => f.endsWith(".md") && f !== "README.md");
@@ -77,4 +98,4 @@ if (problems.length > 0) {
   console.error(`release check failed:\n  ${problems.join("\n  ")}`);
   process.exit(1);
 }
-console.log(`release check: changeset version gives every public package ${FIRST_RELEASE} and a CHANGELOG.md`);
+console.log("release check: every public package's CHANGELOG.md records its version, and changeset version would release each pending change");
