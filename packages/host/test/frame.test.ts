@@ -1,6 +1,6 @@
 /** A frame checked in pieces (an skb's pages) gives the verdict of the same frame checked whole. */
 import { expect, test } from "vitest";
-import { frameHeaderLen, verifyFrame, verifyFrameViews, writeFrame } from "../src/index.js";
+import { frameHeaderLen, payloadOffset, verifyFrame, verifyFrameViews, writeFrame } from "../src/index.js";
 
 function pieces(frame: Uint8Array, cuts: number[]): [Uint8Array, Uint8Array[]] {
   const head = frame.slice(0, frameHeaderLen(frame.length));
@@ -19,7 +19,7 @@ test.each([
   ["udp", 1514, [100, 1000, 1001]],
   ["tcp", 65535, [4096, 8192, 40000]],
   ["udp", 70, []],
-] as const)("%s, %i bytes in views: verified as the whole frame is; any byte changed in a view fails the CRC", (l4, size, cuts) => {
+] as const)("%s, %i bytes in views: verified as the whole frame is; any byte changed fails", (l4, size, cuts) => {
   const frame = new Uint8Array(size);
   writeFrame(frame, { flow: 3, seq: 9, size, l4 });
   const [head, rest] = pieces(frame, [...cuts]);
@@ -29,6 +29,20 @@ test.each([
     const last = rest[rest.length - 1]!;
     last[last.length - 1] = (last[last.length - 1]! + 1) & 0xff;
     expect(verifyFrameViews(head, head.length, rest, size)).toEqual({ ok: false, reason: "payload CRC mismatch (flow 3 seq 9)" });
+  }
+  // A byte changed in the head's last byte, in the first view, or in the stamp's CRC fails too.
+  for (const [where, at] of [
+    ["head", head.length - 1],
+    ["view", 0],
+    ["crc", payloadOffset(l4) + 12],
+  ] as const) {
+    const h = head.slice();
+    const r = rest.map((v) => v.slice());
+    if (where === "view") {
+      if (r.length === 0) continue;
+      r[0]![at] ^= 0x40;
+    } else h[at] ^= 0x01;
+    expect(verifyFrameViews(h, h.length, r, size).ok, where).toBe(false);
   }
   // Pieces that do not add up to the frame are not it.
   expect(verifyFrameViews(head, head.length, rest.slice(1), size).ok).toBe(rest.length === 0);

@@ -324,6 +324,17 @@ export function copyPageToPage(dst: Page, dstOff: number, src: Page, srcOff: num
   }
 }
 
+/**
+ * V8 copies between machine memory (a SharedArrayBuffer) and ordinary memory with a relaxed
+ * memcpy that moves words only where both addresses agree modulo 8, and bytes otherwise: a
+ * misaligned page copies about 6x slower (3 against 20 GB/s on the development machine). A copy
+ * of REALIGN_MIN bytes or more whose ends disagree goes through REALIGN instead, placed to agree
+ * with the machine side; the ordinary-to-ordinary leg is a plain memmove. A copy per call, no
+ * allocation but the views. ArrayBuffers start 8-byte aligned, so a view's alignment is its offset's.
+ */
+const REALIGN = new Uint8Array(PAGE_SIZE + 8);
+const REALIGN_MIN = 256;
+
 /** Copy bytes of a page out to a Uint8Array (tests, checks, payload reads). */
 export function readPage(page: Page, off: number, dst: Uint8Array, dstOff: number, len: number): void {
   checkRange(page, off, len);
@@ -333,7 +344,11 @@ export function readPage(page: Page, off: number, dst: Uint8Array, dstOff: numbe
   while (len > 0) {
     const n = Math.min(len, PAGE_SIZE - (off & PAGE_OFFSET_MASK));
     const a = page.addr(off);
-    dst.set(bytes.subarray(a, a + n), dstOff);
+    if (n >= REALIGN_MIN && ((bytes.byteOffset + a - dst.byteOffset - dstOff) & 7) !== 0 && !(dst.buffer instanceof SharedArrayBuffer)) {
+      const r = (bytes.byteOffset + a) & 7;
+      REALIGN.set(bytes.subarray(a, a + n), r);
+      dst.set(REALIGN.subarray(r, r + n), dstOff);
+    } else dst.set(bytes.subarray(a, a + n), dstOff);
     off += n;
     dstOff += n;
     len -= n;
@@ -374,7 +389,11 @@ export function writePage(page: Page, off: number, src: Uint8Array, srcOff: numb
   while (len > 0) {
     const n = Math.min(len, PAGE_SIZE - (off & PAGE_OFFSET_MASK));
     const a = page.addr(off);
-    bytes.set(src.subarray(srcOff, srcOff + n), a);
+    if (n >= REALIGN_MIN && ((bytes.byteOffset + a - src.byteOffset - srcOff) & 7) !== 0 && !(src.buffer instanceof SharedArrayBuffer)) {
+      const r = (bytes.byteOffset + a) & 7;
+      REALIGN.set(src.subarray(srcOff, srcOff + n), r);
+      bytes.set(REALIGN.subarray(r, r + n), a);
+    } else bytes.set(src.subarray(srcOff, srcOff + n), a);
     off += n;
     srcOff += n;
     len -= n;
