@@ -37,7 +37,12 @@ export const CTL = Object.freeze({
   STOP: 8,
   /** Frames the receiving thread delivered so far (the sender's window follows it). */
   DELIVERED: 9,
-  WORDS: 12,
+  /**
+   * 1 while thread w spins or sleeps on its wake counter, idle or with only a later timer pending
+   * (then IDLE[w] stays BUSY): a thread that changes something w waits for notifies it.
+   */
+  WAITING: 12,
+  WORDS: 16,
 });
 /** IDLE[w] while thread w runs. */
 export const BUSY = -1;

@@ -138,7 +138,7 @@ function boot(): VcpuReply {
         return;
       }
       Atomics.add(ctl, CTL.WAKE + w, 1);
-      if (Atomics.load(ctl, CTL.IDLE + w) !== BUSY) Atomics.notify(ctl, CTL.WAKE + w, 1);
+      if (waiting(w)) Atomics.notify(ctl, CTL.WAKE + w, 1);
     },
   });
   booted = { ...topology, own };
@@ -176,15 +176,25 @@ function loop(b: Booted, poll: () => boolean): void {
     // A thread with a timer pending is not idle: the coordinator must not end the run under it.
     const idle = reason === "idle";
     if (idle) Atomics.store(ctl, CTL.IDLE + me, seen);
+    // Waiting from here (idle or not): a peer that changes what poll() reads after this store
+    // bumps the wake counter, and one that changed it before is seen by this poll().
+    Atomics.store(ctl, CTL.WAITING + me, 1);
     if (poll()) {
+      Atomics.store(ctl, CTL.WAITING + me, 0);
       Atomics.store(ctl, CTL.IDLE + me, BUSY);
       continue;
     }
     let polls = 0;
     while (polls < SPIN_POLLS && Atomics.load(ctl, CTL.WAKE + me) === seen) polls++;
     if (polls === SPIN_POLLS) Atomics.wait(ctl, CTL.WAKE + me, seen, !idle ? TIMER_POLL_MS : storeServer !== undefined ? XENSTORE_POLL_MS : Number.POSITIVE_INFINITY);
+    Atomics.store(ctl, CTL.WAITING + me, 0);
     Atomics.store(ctl, CTL.IDLE + me, BUSY);
   }
+}
+
+/** Whether thread w waits on its wake counter (idle, or spinning or sleeping with a timer pending). */
+function waiting(w: number): boolean {
+  return Atomics.load(ctl, CTL.IDLE + w) !== BUSY || Atomics.load(ctl, CTL.WAITING + w) !== 0;
 }
 
 function run(): VcpuReply {
@@ -212,8 +222,8 @@ function run(): VcpuReply {
     receiver.onDelivery = () => {
       lastDeliveryMs = performance.timeOrigin + performance.now();
       Atomics.add(ctl, CTL.DELIVERED, 1);
-      // A sender waiting for its window is woken.
-      if (Atomics.load(ctl, CTL.IDLE + roles.sender) !== BUSY) {
+      // A sender waiting for its window is woken (it may have a timer pending, so not be idle).
+      if (waiting(roles.sender)) {
         Atomics.add(ctl, CTL.WAKE + roles.sender, 1);
         Atomics.notify(ctl, CTL.WAKE + roles.sender, 1);
       }
