@@ -360,7 +360,7 @@ export function verifyFrame(buf: Uint8Array, len = buf.length, checkPayload = tr
   const size = get32(buf, p + 8);
   if (size !== len) return { ok: false, reason: `stamped size ${size} vs frame ${len}` };
   if (checkPayload) {
-    const ok = size - (p + STAMP_LEN) < SMALL_RANGE ? get32(buf, p + 12) === stampCrc(buf, l4, size) : generatedPayloadMatches(buf, size, [], l4, size, flow, seq);
+    const ok = size - (p + STAMP_LEN) < SMALL_RANGE ? get32(buf, p + 12) === stampCrc(buf, l4, size) : generatedPayloadMatches(buf, p + STAMP_LEN, [buf.subarray(p + STAMP_LEN, size)], l4, size, flow, seq);
     if (!ok) return { ok: false, reason: `payload CRC mismatch (flow ${flow} seq ${seq})` };
   }
   return { ok: true, flow, seq, size };
