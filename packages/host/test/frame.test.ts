@@ -38,10 +38,9 @@ test.each([
   ] as const) {
     const h = head.slice();
     const r = rest.map((v) => v.slice());
-    if (where === "view") {
-      if (r.length === 0) continue;
-      r[0]![at] ^= 0x40;
-    } else h[at] ^= 0x01;
+    const target = where === "view" ? r[0] : h;
+    if (target === undefined) continue;
+    target[at] = (target[at] as number) ^ (where === "view" ? 0x40 : 0x01);
     expect(verifyFrameViews(h, h.length, r, size).ok, where).toBe(false);
   }
   // Pieces that do not add up to the frame are not it.
