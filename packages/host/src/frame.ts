@@ -256,17 +256,26 @@ function generatedStampCrc(buf: Uint8Array, l4: L4, size: number, flow: number, 
 const PATTERN_BUF = Buffer.from(PATTERN.buffer, PATTERN.byteOffset, PATTERN.length);
 
 /**
- * Whether a frame's payload after the stamp, `size - (payloadOffset + STAMP_LEN)` bytes of at
- * least SMALL_RANGE held as `head[from, headLen)` then the views `rest`, is the pattern writeFrame
- * writes for (flow, seq), and its stamp CRC the one writeFrame gave it (generatedStampCrc). Then
- * stampCrc over the bytes is that CRC too, so this is verifyFrame's payload check without running
- * a CRC over the payload: the bytes are compared with their pattern run instead.
+ * Whether a frame's payload after the stamp, held as `head[payloadOffset + STAMP_LEN, headLen)`
+ * then the views `rest`, gives the stamp's CRC (verifyFrame's payload check). A payload of
+ * SMALL_RANGE bytes or more is compared with the pattern writeFrame writes for (flow, seq)
+ * (memcmp) and its stamp CRC with the one writeFrame gave it (generatedStampCrc): then stampCrc
+ * over the bytes is that CRC too, without running a CRC over the payload.
  */
-function generatedPayloadMatches(head: Uint8Array, headLen: number, rest: readonly Uint8Array[], l4: L4, size: number, flow: number, seq: number): boolean {
+function payloadMatches(head: Uint8Array, headLen: number, rest: readonly Uint8Array[], l4: L4, size: number, flow: number, seq: number): boolean {
   const p = payloadOffset(l4);
+  let i = p + STAMP_LEN;
+  if (size - i < SMALL_RANGE) {
+    let crc = crc32Range(head, i, headLen, stampHeadCrc(head, l4));
+    for (const r of rest) crc = crc32(r, crc);
+    return get32(head, p + 12) === crc;
+  }
   if (get32(head, p + 12) !== generatedStampCrc(head, l4, size, flow, seq)) return false;
   const k = patternShift(flow, seq);
-  let i = p + STAMP_LEN;
+  if (headLen - i >= SMALL_RANGE) {
+    if (PATTERN_BUF.compare(head, i, headLen, i + k, headLen + k) !== 0) return false;
+    i = headLen;
+  }
   for (; i < headLen; i++) if (head[i] !== PATTERN[i + k]) return false;
   for (const r of rest) {
     if (PATTERN_BUF.compare(r, 0, r.length, i + k, i + k + r.length) !== 0) return false;
@@ -274,6 +283,8 @@ function generatedPayloadMatches(head: Uint8Array, headLen: number, rest: readon
   }
   return true;
 }
+
+const NO_VIEWS: readonly Uint8Array[] = [];
 
 /** CRC-32s of pattern runs by (k, from, to); bounded (cleared when full). */
 const PATTERN_CRC = new Map<number, number>();
@@ -359,10 +370,7 @@ export function verifyFrame(buf: Uint8Array, len = buf.length, checkPayload = tr
   const seq = get32(buf, p + 4);
   const size = get32(buf, p + 8);
   if (size !== len) return { ok: false, reason: `stamped size ${size} vs frame ${len}` };
-  if (checkPayload) {
-    const ok = size - (p + STAMP_LEN) < SMALL_RANGE ? get32(buf, p + 12) === stampCrc(buf, l4, size) : generatedPayloadMatches(buf, p + STAMP_LEN, [buf.subarray(p + STAMP_LEN, size)], l4, size, flow, seq);
-    if (!ok) return { ok: false, reason: `payload CRC mismatch (flow ${flow} seq ${seq})` };
-  }
+  if (checkPayload && !payloadMatches(buf, size, NO_VIEWS, l4, size, flow, seq)) return { ok: false, reason: `payload CRC mismatch (flow ${flow} seq ${seq})` };
   return { ok: true, flow, seq, size };
 }
 
@@ -380,14 +388,6 @@ export function verifyFrameViews(head: Uint8Array, headLen: number, rest: readon
   const hv = verifyFrame(head, len, false);
   if (!hv.ok) return hv;
   const l4: L4 = head[ETH_HLEN + 9] === IPPROTO_UDP ? "udp" : "tcp";
-  const p = payloadOffset(l4);
-  let ok: boolean;
-  if (len - (p + STAMP_LEN) >= SMALL_RANGE) ok = generatedPayloadMatches(head, headLen, rest, l4, len, hv.flow, hv.seq);
-  else {
-    let crc = crc32Range(head, p + STAMP_LEN, headLen, stampHeadCrc(head, l4));
-    for (const r of rest) crc = crc32(r, crc);
-    ok = get32(head, p + 12) === crc;
-  }
-  if (!ok) return { ok: false, reason: `payload CRC mismatch (flow ${hv.flow} seq ${hv.seq})` };
+  if (!payloadMatches(head, headLen, rest, l4, len, hv.flow, hv.seq)) return { ok: false, reason: `payload CRC mismatch (flow ${hv.flow} seq ${hv.seq})` };
   return hv;
 }

@@ -335,6 +335,18 @@ export function copyPageToPage(dst: Page, dstOff: number, src: Page, srcOff: num
 const REALIGN = new Uint8Array(PAGE_SIZE + 8);
 const REALIGN_MIN = 256;
 
+/** dst[dstOff, +n) = src[srcOff, +n), at most a page, realigned (above) between machine memory and ordinary memory. */
+function copyBytes(dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff: number, n: number): void {
+  const d = dst.byteOffset + dstOff;
+  const s = src.byteOffset + srcOff;
+  const dstShared = dst.buffer instanceof SharedArrayBuffer;
+  if (n >= REALIGN_MIN && ((d - s) & 7) !== 0 && dstShared !== src.buffer instanceof SharedArrayBuffer) {
+    const r = (dstShared ? d : s) & 7;
+    REALIGN.set(src.subarray(srcOff, srcOff + n), r);
+    dst.set(REALIGN.subarray(r, r + n), dstOff);
+  } else dst.set(src.subarray(srcOff, srcOff + n), dstOff);
+}
+
 /** Copy bytes of a page out to a Uint8Array (tests, checks, payload reads). */
 export function readPage(page: Page, off: number, dst: Uint8Array, dstOff: number, len: number): void {
   checkRange(page, off, len);
@@ -344,11 +356,7 @@ export function readPage(page: Page, off: number, dst: Uint8Array, dstOff: numbe
   while (len > 0) {
     const n = Math.min(len, PAGE_SIZE - (off & PAGE_OFFSET_MASK));
     const a = page.addr(off);
-    if (n >= REALIGN_MIN && ((bytes.byteOffset + a - dst.byteOffset - dstOff) & 7) !== 0 && !(dst.buffer instanceof SharedArrayBuffer)) {
-      const r = (bytes.byteOffset + a) & 7;
-      REALIGN.set(bytes.subarray(a, a + n), r);
-      dst.set(REALIGN.subarray(r, r + n), dstOff);
-    } else dst.set(bytes.subarray(a, a + n), dstOff);
+    copyBytes(dst, dstOff, bytes, a, n);
     off += n;
     dstOff += n;
     len -= n;
@@ -389,11 +397,7 @@ export function writePage(page: Page, off: number, src: Uint8Array, srcOff: numb
   while (len > 0) {
     const n = Math.min(len, PAGE_SIZE - (off & PAGE_OFFSET_MASK));
     const a = page.addr(off);
-    if (n >= REALIGN_MIN && ((bytes.byteOffset + a - src.byteOffset - srcOff) & 7) !== 0 && !(src.buffer instanceof SharedArrayBuffer)) {
-      const r = (bytes.byteOffset + a) & 7;
-      REALIGN.set(src.subarray(srcOff, srcOff + n), r);
-      bytes.set(REALIGN.subarray(r, r + n), a);
-    } else bytes.set(src.subarray(srcOff, srcOff + n), a);
+    copyBytes(bytes, a, src, srcOff, n);
     off += n;
     srcOff += n;
     len -= n;
